@@ -1,0 +1,32 @@
+# newsflow: `make run` starts everything, `make test` runs every test tier.
+# Needs only python3 (3.11+), pip and make: uv is installed into .tools/ if missing.
+
+PYTHON ?= python3
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export UV_PROJECT_ENVIRONMENT ?= .venv
+
+.PHONY: run test lint format sync clean
+
+.tools/bin/uv:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools uv
+
+sync: $(UV)
+	$(UV) sync --frozen
+
+run: sync
+	$(UV) run --frozen newsflow up
+
+test: sync
+	$(UV) run --frozen pytest
+
+lint: sync
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+
+format: sync
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache

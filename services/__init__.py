@@ -1,0 +1,1 @@
+"""newsflow services: the API and the four pipeline stages."""

@@ -1,0 +1,1 @@
+"""api: the HTTP front door (FastAPI)."""

@@ -1,0 +1,72 @@
+"""The HTTP API: submit URLs, follow an article's status, search what was indexed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.api.routes import ApiState, router
+from shared.broker import create_broker
+from shared.errors import PermanentError
+from shared.search import open_index
+from shared.settings import Settings
+from shared.status import StatusStore
+from shared.telemetry import setup_tracing
+
+log = structlog.get_logger("newsflow.api")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Wire the API to Redis, the broker and the search index. Nothing connects until start."""
+    tracer_provider = setup_tracing("api", settings)
+    broker = create_broker(settings, tracer_provider, "api")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis: Redis = Redis.from_url(settings.redis_url)
+        await broker.connect()
+        index = await asyncio.to_thread(open_index, settings.search_index_url)
+        app.state.newsflow = ApiState(
+            redis=redis,
+            status=StatusStore(redis),
+            broker=broker,
+            index=index,
+            tracer=tracer_provider.get_tracer("newsflow.api"),
+        )
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await redis.aclose()
+            index.close()
+            tracer_provider.shutdown()
+
+    app = FastAPI(
+        title="newsflow",
+        version="0.1.0",
+        summary="Submit news URLs, follow them through the pipeline, search the articles.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+
+    @app.exception_handler(RedisError)
+    async def _redis_down(_: Request, exc: RedisError) -> JSONResponse:
+        log.error("redis unavailable", error=str(exc))
+        return JSONResponse(
+            {"detail": "the queue is unavailable, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(PermanentError)
+    async def _permanent(_: Request, exc: PermanentError) -> JSONResponse:
+        return JSONResponse({"detail": exc.reason}, status_code=422)
+
+    return app

@@ -1,0 +1,55 @@
+"""The index stage: extracted article in, searchable document stored, `ArticleIndexed` out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream import FastStream
+
+from shared.schemas import ArticleExtracted, ArticleIndexed
+from shared.search import SearchIndex, open_index
+from shared.settings import Settings
+from shared.status import ArticleStatus
+from shared.streams import INDEX as STAGE
+from shared.worker import Outcome, StageContext, StageRunner
+
+
+class IndexHandler:
+    done = ArticleStatus.INDEXED
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._index: SearchIndex | None = None
+
+    def parse(self, body: Any) -> ArticleExtracted:
+        return ArticleExtracted.model_validate(body)
+
+    async def start(self, ctx: StageContext) -> None:
+        self._index = await asyncio.to_thread(open_index, self._settings.search_index_url)
+
+    async def stop(self) -> None:
+        if self._index is not None:
+            self._index.close()
+
+    async def handle(self, event: ArticleExtracted, ctx: StageContext) -> Outcome:
+        assert self._index is not None
+        revision = await asyncio.to_thread(self._index.upsert, event)
+        indexed = ArticleIndexed(
+            article_id=event.article_id,
+            url=event.url,
+            title=event.content.title,
+            published=event.content.published,
+            indexed_at=datetime.now(UTC),
+        )
+        return Outcome(indexed, {"revision": revision})
+
+
+def create_handler(settings: Settings) -> IndexHandler:
+    return IndexHandler(settings)
+
+
+def create_app(settings: Settings) -> FastStream:
+    """The stage as a FastStream app, e.g. for `faststream run --factory`."""
+    return StageRunner(STAGE, settings, create_handler(settings)).app()

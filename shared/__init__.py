@@ -1,0 +1,1 @@
+"""What every newsflow service shares: settings, names, schemas, broker, telemetry."""

@@ -1,0 +1,96 @@
+"""One settings class for every newsflow process, read from `NEWSFLOW_*` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a newsflow process can be told from outside.
+
+    Each field is read from the environment variable `NEWSFLOW_<FIELD>` (or `.env`).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFLOW_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6380/0",
+        description="Redis or Valkey server. Unset for `newsflow up`: an embedded Valkey starts.",
+    )
+    data_dir: Path = Field(
+        default=Path("data"), description="Embedded Valkey data and SQLite index."
+    )
+    embedded_redis_port: int = Field(default=6380, ge=1, le=65535)
+    index_url: str | None = Field(
+        default=None, description="Search index; default sqlite:///<data_dir>/index.db."
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTLP/HTTP collector base URL, e.g. http://jaeger:4318. Unset: no export.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    # Delivery.
+    batch_size: int = Field(default=8, ge=1, le=1000, description="max_records per stream read")
+    claim_idle_ms: int = Field(
+        default=120_000,
+        ge=1000,
+        description="Pending entries idle this long are reclaimed from their consumer.",
+    )
+    max_deliveries: int = Field(default=5, ge=1, description="Attempts before dead-lettering.")
+
+    # Fetch.
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Exact host:port pairs allowed although their address is internal.",
+    )
+    fetch_user_agent: str = "newsflow/0.1 (+https://github.com/newsflow/newsflow)"
+    fetch_connect_timeout: float = Field(default=5.0, gt=0)
+    fetch_read_timeout: float = Field(default=15.0, gt=0)
+    fetch_total_timeout: float = Field(default=30.0, gt=0)
+    fetch_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=30)
+    html_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Clean.
+    clean_min_chars: int = Field(default=250, ge=0, description="Shorter texts are not articles.")
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _split_host_ports(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _check_host_ports(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"fetch_allow entry {item!r} is not host:port")
+        return value
+
+    @property
+    def redis_is_external(self) -> bool:
+        """True when the Redis URL was given explicitly rather than defaulted."""
+        return "redis_url" in self.model_fields_set
+
+    @property
+    def search_index_url(self) -> str:
+        return self.index_url or f"sqlite:///{(self.data_dir / 'index.db').resolve()}"

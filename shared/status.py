@@ -1,0 +1,142 @@
+"""Article status: one Redis hash per article, moved only forward.
+
+    queued -> fetched -> cleaned -> extracted -> indexed
+         \\________\\_________\\___________\\______-> failed | skipped
+
+A re-delivered event cannot move an article back: every transition is a compare-and-set
+on the status's rank, done in one Lua script.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from shared.streams import article_key
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+class ArticleStatus(StrEnum):
+    QUEUED = "queued"
+    FETCHED = "fetched"
+    CLEANED = "cleaned"
+    EXTRACTED = "extracted"
+    INDEXED = "indexed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.rank == _TERMINAL_RANK
+
+
+_TERMINAL_RANK = 100
+_RANKS = {
+    ArticleStatus.QUEUED: 0,
+    ArticleStatus.FETCHED: 1,
+    ArticleStatus.CLEANED: 2,
+    ArticleStatus.EXTRACTED: 3,
+    ArticleStatus.INDEXED: _TERMINAL_RANK,
+    ArticleStatus.FAILED: _TERMINAL_RANK,
+    ArticleStatus.SKIPPED: _TERMINAL_RANK,
+}
+
+# KEYS[1] article hash; ARGV[1] new rank; ARGV[2] new status; ARGV[3..] field, value pairs.
+# A terminal article is never touched again. Otherwise the fields are written, and the
+# status only if it moves forward: a late stage's timing still lands after a later stage.
+_ADVANCE = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1')
+if current >= TERMINAL_RANK then return 0 end
+if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+if current >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'status', ARGV[2])
+return 1
+""".replace("TERMINAL_RANK", str(_TERMINAL_RANK))
+
+# KEYS[1] article hash; ARGV[1] 1 to replace an existing status; ARGV[2..] field, value pairs.
+_SUBMIT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if ARGV[1] ~= '1' then return 0 end
+  redis.call('DEL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], 'rank', '0', unpack(ARGV, 2))
+return 1
+"""
+
+
+def _pairs(fields: dict[str, Any]) -> list[str]:
+    flat: list[str] = []
+    for name, value in fields.items():
+        if value is not None:
+            flat += [name, str(value)]
+    return flat
+
+
+class StatusStore:
+    """Reads and moves article statuses. Safe to share across tasks and replicas."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._advance = redis.register_script(_ADVANCE)
+        self._submit = redis.register_script(_SUBMIT)
+
+    async def submit(
+        self, article_id: str, url: str, *, trace_id: str | None = None, replace: bool = False
+    ) -> bool:
+        """Record a new article as `queued`. Returns False if it was known and not replaced."""
+        fields = {
+            "id": article_id,
+            "url": url,
+            "status": ArticleStatus.QUEUED.value,
+            "submitted_at": time.time(),
+            "trace_id": trace_id,
+        }
+        created = await self._submit(
+            keys=[article_key(article_id)], args=["1" if replace else "0", *_pairs(fields)]
+        )
+        return bool(created)
+
+    async def advance(
+        self,
+        article_id: str,
+        status: ArticleStatus,
+        *,
+        stage: str | None = None,
+        elapsed_ms: float | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move to `status` if that is forward, recording `fields` and the stage's time.
+
+        Returns False when the status did not move (it was already there or beyond).
+        """
+        values: dict[str, Any] = {"updated_at": time.time(), **fields}
+        if stage is not None and elapsed_ms is not None:
+            values[f"{stage}_ms"] = round(elapsed_ms, 1)
+        moved = await self._advance(
+            keys=[article_key(article_id)], args=[str(status.rank), status.value, *_pairs(values)]
+        )
+        return bool(moved)
+
+    async def set_if_missing(self, article_id: str, **fields: Any) -> None:
+        """Fill fields only where absent (a trace id for a plain-XADD article, say)."""
+        key = article_key(article_id)
+        for name, value in fields.items():
+            if value is not None:
+                await self._redis.hsetnx(key, name, str(value))
+
+    async def get(self, article_id: str) -> dict[str, str] | None:
+        raw = await self._redis.hgetall(article_key(article_id))
+        if not raw:
+            return None
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,59 @@
+"""Every stream, consumer group and key name newsflow uses, in one place.
+
+Compose files, Kubernetes manifests and KEDA objects name the same streams and groups;
+tests check that they agree with this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "newsflow"
+
+INGEST = f"{PREFIX}:ingest"
+FETCHED = f"{PREFIX}:fetched"
+CLEANED = f"{PREFIX}:cleaned"
+EXTRACTED = f"{PREFIX}:extracted"
+INDEXED = f"{PREFIX}:indexed"
+"""Public output: one `ArticleIndexed` event per indexed article."""
+
+DEAD_SUFFIX = ":dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A pipeline stage: the stream it reads through its group, and where it writes."""
+
+    name: str
+    reads: str
+    writes: str
+
+    @property
+    def group(self) -> str:
+        return self.name
+
+    @property
+    def dead_letters(self) -> str:
+        return dead_letter_stream(self.reads)
+
+
+FETCH = Stage("fetch", reads=INGEST, writes=FETCHED)
+CLEAN = Stage("clean", reads=FETCHED, writes=CLEANED)
+EXTRACT = Stage("extract", reads=CLEANED, writes=EXTRACTED)
+INDEX = Stage("index", reads=EXTRACTED, writes=INDEXED)
+
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (FETCH, CLEAN, EXTRACT, INDEX)}
+
+
+def dead_letter_stream(stream: str) -> str:
+    return f"{stream}{DEAD_SUFFIX}"
+
+
+def article_key(article_id: str) -> str:
+    """Hash holding one article's status, stage times and error."""
+    return f"{PREFIX}:article:{article_id}"
+
+
+def html_key(content_hash: str) -> str:
+    """Raw HTML, compressed, stored once per content hash (claim check)."""
+    return f"{PREFIX}:html:{content_hash}"

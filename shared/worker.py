@@ -1,0 +1,271 @@
+"""The frame every stage runs in: read a stream through a group, do the work, pass it on.
+
+A stage supplies a `StageHandler`: how to parse its input event, the work (a plain async
+function that knows nothing of brokers), and the status the article reaches when the work
+is done. This module owns delivery:
+
+- a reader (XREADGROUP, `max_records` set) and a reclaimer (XAUTOCLAIM of entries idle
+  longer than `claim_idle_ms`) share one handler;
+- the next event is published from inside the handler, so its trace continues this one;
+- `RetryableError` and unexpected errors leave the entry pending (the reclaimer retries it)
+  until `max_deliveries`, then it is dead-lettered;
+- `PermanentError` dead-letters at once; `NotAnArticle` ends the article `skipped`;
+- a dead letter is written before the entry is acked, so nothing is lost between the two.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import structlog
+from faststream import FastStream
+from faststream.redis import RedisBroker, RedisStreamMessage, StreamSub
+from opentelemetry import trace
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from shared.broker import consumer_name, create_broker, ensure_group
+from shared.errors import NotAnArticle, PermanentError
+from shared.logs import configure_logging
+from shared.settings import Settings
+from shared.status import ArticleStatus, StatusStore
+from shared.streams import Stage
+from shared.telemetry import (
+    ATTR_ARTICLE_ID,
+    ATTR_OUTCOME,
+    ATTR_STAGE,
+    ATTR_URL,
+    current_trace_id,
+    setup_tracing,
+)
+
+log = structlog.get_logger("newsflow.worker")
+
+EventT = TypeVar("EventT", bound=BaseModel)
+UNPARSEABLE = "__newsflow_unparseable__"
+
+
+@dataclass(frozen=True, slots=True)
+class StageContext:
+    """What a stage's handler may use: settings, Redis, the status store, the broker."""
+
+    settings: Settings
+    redis: Redis
+    status: StatusStore
+    broker: RedisBroker
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a stage's work produced: the event for the next stream, and status fields."""
+
+    event: BaseModel
+    status_fields: Mapping[str, Any] | None = None
+
+
+class StageHandler(Protocol, Generic[EventT]):
+    """One stage's logic, free of delivery concerns."""
+
+    done: ArticleStatus
+    """The status an article reaches when this stage's work is done."""
+
+    def parse(self, body: Any) -> EventT:
+        """Turn a decoded stream entry into this stage's input event (raise on bad input)."""
+        ...
+
+    async def start(self, ctx: StageContext) -> None: ...
+
+    async def handle(self, event: EventT, ctx: StageContext) -> Outcome | None:
+        """Do the work. Return the outcome to publish, or None when there is nothing to pass on."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()
+    ]
+    return "event does not match the schema: " + "; ".join(problems)
+
+
+async def _tolerant_parser(
+    msg: Mapping[str, Any], original: Callable[[Mapping[str, Any]], Awaitable[Any]]
+) -> Any:
+    """Parse as FastStream does; an entry it cannot parse becomes a marker to dead-letter."""
+    try:
+        return await original(msg)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the entry's fault
+        raw = msg.get("data")
+        fields = (
+            {_safe_text(k): _safe_text(v) for k, v in raw.items()}
+            if isinstance(raw, Mapping)
+            else {}
+        )
+        marker = {UNPARSEABLE: f"entry cannot be decoded: {exc}", "fields": fields}
+        return await original({**msg, "data": {"data": json.dumps(marker).encode()}})
+
+
+def _safe_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+class StageRunner(Generic[EventT]):
+    """Wires one stage's handler to its stream, its dead-letter stream and the status store."""
+
+    def __init__(self, stage: Stage, settings: Settings, handler: StageHandler[EventT]) -> None:
+        self.stage = stage
+        self.settings = settings
+        self.handler = handler
+        self.tracer_provider = setup_tracing(stage.name, settings)
+        self.broker = create_broker(settings, self.tracer_provider, stage.name)
+        self._ctx: StageContext | None = None
+        consumer = consumer_name(stage.name)
+        reader = StreamSub(
+            stage.reads,
+            group=stage.group,
+            consumer=consumer,
+            max_records=settings.batch_size,
+        )
+        reclaimer = StreamSub(
+            stage.reads,
+            group=stage.group,
+            consumer=consumer,
+            max_records=settings.batch_size,
+            min_idle_time=settings.claim_idle_ms,
+        )
+        for sub in (reader, reclaimer):
+            self.broker.subscriber(stream=sub, parser=_tolerant_parser)(self._consume)
+
+    @property
+    def ctx(self) -> StageContext:
+        if self._ctx is None:
+            raise RuntimeError("stage is not started")
+        return self._ctx
+
+    @asynccontextmanager
+    async def lifespan(self, **_: Any) -> AsyncIterator[None]:
+        redis: Redis = Redis.from_url(self.settings.redis_url)
+        try:
+            await ensure_group(redis, self.stage.reads, self.stage.group)
+            self._ctx = StageContext(self.settings, redis, StatusStore(redis), self.broker)
+            await self.handler.start(self._ctx)
+            log.info("stage started", reads=self.stage.reads, group=self.stage.group)
+            yield
+        finally:
+            await self.handler.stop()
+            await redis.aclose()
+            self.tracer_provider.shutdown()
+
+    def app(self) -> FastStream:
+        return FastStream(self.broker, lifespan=self.lifespan)
+
+    async def _consume(self, body: Any, msg: RedisStreamMessage) -> None:
+        ctx = self.ctx
+        span = trace.get_current_span()
+        span.set_attribute(ATTR_STAGE, self.stage.name)
+        started = time.perf_counter()
+        article_id = body.get("article_id") if isinstance(body, dict) else None
+        structlog.contextvars.bind_contextvars(article_id=article_id)
+        try:
+            if isinstance(body, dict) and UNPARSEABLE in body:
+                raise PermanentError(str(body[UNPARSEABLE]))
+            try:
+                event = self.handler.parse(body)
+            except ValidationError as exc:
+                raise PermanentError(describe_validation_error(exc)) from exc
+            article_id = getattr(event, "article_id", None)
+            structlog.contextvars.bind_contextvars(article_id=article_id)
+            span.set_attribute(ATTR_ARTICLE_ID, article_id or "")
+            span.set_attribute(ATTR_URL, getattr(event, "url", ""))
+            outcome = await self.handler.handle(event, ctx)
+            if outcome is None:
+                span.set_attribute(ATTR_OUTCOME, "dropped")
+                return
+            # Publish before the status moves: a crash in between re-runs this entry and
+            # publishes twice (downstream is idempotent), never leaves the article stuck.
+            await self.broker.publish(outcome.event, stream=self.stage.writes)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            await ctx.status.advance(
+                event.article_id,  # type: ignore[attr-defined]
+                self.handler.done,
+                stage=self.stage.name,
+                elapsed_ms=elapsed_ms,
+                **dict(outcome.status_fields or {}),
+            )
+            span.set_attribute(ATTR_OUTCOME, "passed")
+            log.info("processed", elapsed_ms=round(elapsed_ms, 1))
+        except NotAnArticle as exc:
+            span.set_attribute(ATTR_OUTCOME, "skipped")
+            log.info("skipped", reason=exc.reason)
+            if article_id:
+                await ctx.status.advance(
+                    article_id, ArticleStatus.SKIPPED, stage=self.stage.name, reason=exc.reason
+                )
+        except PermanentError as exc:
+            span.set_attribute(ATTR_OUTCOME, "failed")
+            span.record_exception(exc)
+            await self._dead_letter(msg, body, article_id, exc, attempts=None)
+        except Exception as exc:
+            span.record_exception(exc)
+            attempts = await msg.get_delivery_count()
+            if attempts < self.settings.max_deliveries:
+                span.set_attribute(ATTR_OUTCOME, "retry")
+                log.warning("will retry", attempts=attempts, error=str(exc) or type(exc).__name__)
+                raise
+            span.set_attribute(ATTR_OUTCOME, "failed")
+            await self._dead_letter(msg, body, article_id, exc, attempts=attempts)
+        finally:
+            structlog.contextvars.unbind_contextvars("article_id")
+
+    async def _dead_letter(
+        self,
+        msg: RedisStreamMessage,
+        body: Any,
+        article_id: str | None,
+        exc: Exception,
+        attempts: int | None,
+    ) -> None:
+        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        if attempts is not None:
+            reason = f"{reason} (gave up after {attempts} attempts)"
+        ctx = self.ctx
+        entry_ids = msg.raw_message.get("message_ids") or [b""]
+        await ctx.redis.xadd(
+            self.stage.dead_letters,
+            {
+                "stage": self.stage.name,
+                "article_id": article_id or "",
+                "reason": reason,
+                "error": type(exc).__name__,
+                "attempts": str(attempts or await msg.get_delivery_count()),
+                "entry_id": _safe_text(entry_ids[0]),
+                "payload": json.dumps(body, default=str),
+                "failed_at": str(time.time()),
+                "trace_id": current_trace_id() or "",
+            },
+        )
+        log.warning("dead-lettered", reason=reason)
+        if article_id:
+            await ctx.status.advance(
+                article_id,
+                ArticleStatus.FAILED,
+                error_stage=self.stage.name,
+                error_reason=reason,
+            )
+
+
+def run_stage(stage: Stage, settings: Settings, handler: StageHandler[Any]) -> None:
+    """Run one stage until SIGINT or SIGTERM."""
+    import asyncio
+
+    configure_logging(settings, stage=stage.name)
+    runner = StageRunner(stage, settings, handler)
+    asyncio.run(runner.app().run())
