@@ -17,7 +17,7 @@ ATTR_OUTCOME = "newsflow.outcome"
 
 
 def setup_tracing(service: str, settings: Settings) -> TracerProvider:
-    """Install a tracer provider for this process (call after fork, once).
+    """A tracer provider for this process (make it after fork); pass it where spans start.
 
     Spans go to `OTEL_EXPORTER_OTLP_ENDPOINT` over OTLP/HTTP when it is set; otherwise they
     are still created (trace ids appear in logs and article status) but not exported.
@@ -32,7 +32,6 @@ def setup_tracing(service: str, settings: Settings) -> TracerProvider:
         provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), schedule_delay_millis=500)
         )
-    trace.set_tracer_provider(provider)
     return provider
 
 

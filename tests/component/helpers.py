@@ -1,0 +1,66 @@
+"""Run a stage in-process against the real server, and read what it writes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from faststream.redis.parser.binary import BinaryMessageFormatV1
+from redis.asyncio import Redis
+
+from shared.worker import StageRunner
+
+Fields = dict[bytes, bytes]
+
+
+@asynccontextmanager
+async def running(runner: StageRunner[Any]) -> AsyncIterator[StageRunner[Any]]:
+    async with runner.lifespan():
+        await runner.broker.start()
+        try:
+            yield runner
+        finally:
+            await runner.broker.stop()
+
+
+async def wait_for_entries(
+    redis: Redis, stream: str, count: int, timeout: float = 15.0
+) -> list[Fields]:
+    """The entries of `stream` once it holds at least `count`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        entries = await redis.xrange(stream)
+        if len(entries) >= count:
+            return [fields for _, fields in entries]
+        if loop.time() > deadline:
+            raise AssertionError(f"{stream} has {len(entries)} entries, expected {count}")
+        await asyncio.sleep(0.05)
+
+
+def decode_event(fields: Fields) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Body and headers of an entry FastStream published."""
+    payload, headers = BinaryMessageFormatV1.parse(fields[b"__data__"])
+    body: dict[str, Any] = json.loads(payload)
+    return body, headers
+
+
+def text_fields(fields: Fields) -> dict[str, str]:
+    return {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+
+
+async def wait_for_status(
+    redis: Redis, key: str, statuses: set[str], timeout: float = 15.0
+) -> dict[str, str]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        fields = text_fields(await redis.hgetall(key))
+        if fields.get("status") in statuses:
+            return fields
+        if loop.time() > deadline:
+            raise AssertionError(f"{key} is {fields.get('status')!r}, expected one of {statuses}")
+        await asyncio.sleep(0.05)
