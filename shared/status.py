@@ -48,13 +48,18 @@ _RANKS = {
     ArticleStatus.SKIPPED: _TERMINAL_RANK,
 }
 
-# KEYS[1] article hash; ARGV[1] new rank; ARGV[2] new status; ARGV[3..] field, value pairs.
-# A terminal article is never touched again. Otherwise the fields are written, and the
-# status only if it moves forward: a late stage's timing still lands after a later stage.
+# KEYS[1] article hash; ARGV[1] new rank; ARGV[2] new status; ARGV[3] n, the number of
+# timing pairs that follow; then n field, value pairs; then the other field, value pairs.
+# Timings are facts and always land (a stage may finish after a later stage has). A terminal
+# article is otherwise never touched again; other fields land unless it is terminal, and the
+# status moves only forward.
 _ADVANCE = """
+local timings = tonumber(ARGV[3])
+local rest = 4 + 2 * timings
+if timings > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, rest - 1)) end
 local current = tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1')
 if current >= TERMINAL_RANK then return 0 end
-if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+if #ARGV >= rest then redis.call('HSET', KEYS[1], unpack(ARGV, rest)) end
 if current >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'status', ARGV[2])
 return 1
@@ -116,11 +121,13 @@ class StatusStore:
 
         Returns False when the status did not move (it was already there or beyond).
         """
-        values: dict[str, Any] = {"updated_at": time.time(), **fields}
+        timings: dict[str, Any] = {}
         if stage is not None and elapsed_ms is not None:
-            values[f"{stage}_ms"] = round(elapsed_ms, 1)
+            timings[f"{stage}_ms"] = round(elapsed_ms, 1)
+        values = _pairs({"updated_at": time.time(), **fields})
         moved = await self._advance(
-            keys=[article_key(article_id)], args=[str(status.rank), status.value, *_pairs(values)]
+            keys=[article_key(article_id)],
+            args=[str(status.rank), status.value, str(len(timings)), *_pairs(timings), *values],
         )
         return bool(moved)
 
