@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Exact host:port pairs allowed although their address is internal.",
     )
-    fetch_user_agent: str = "newsflow/0.1 (+https://github.com/newsflow/newsflow)"
+    fetch_user_agent: str = "newsflow/0.1"
     fetch_connect_timeout: float = Field(default=5.0, gt=0)
     fetch_read_timeout: float = Field(default=15.0, gt=0)
     fetch_total_timeout: float = Field(default=30.0, gt=0)

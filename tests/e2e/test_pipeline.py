@@ -255,7 +255,7 @@ def test_sigterm_stops_every_process(newsflow: Newsflow) -> None:
     newsflow.process.send_signal(signal.SIGTERM)
     assert newsflow.process.wait(timeout=60) == 0
     for port in (newsflow.redis_port, newsflow.api_port):
-        with socket.socket() as sock, pytest.raises(OSError):
+        with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
             sock.connect(("127.0.0.1", port))
     log = newsflow.log.read_text()
     assert "newsflow stopped" in log
