@@ -118,7 +118,7 @@ def page_server() -> Iterator[PageServer]:
 @pytest.fixture
 def settings(redis_server: str, page_server: PageServer, tmp_path: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         redis_url=redis_server,
         data_dir=tmp_path,
         fetch_allow=[page_server.host_port],

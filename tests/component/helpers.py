@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 from redis.asyncio import Redis
@@ -33,7 +33,7 @@ async def wait_for_entries(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        entries = await redis.xrange(stream)
+        entries = cast(list[tuple[bytes, Fields]], await redis.xrange(stream))
         if len(entries) >= count:
             return [fields for _, fields in entries]
         if loop.time() > deadline:
@@ -48,8 +48,14 @@ def decode_event(fields: Fields) -> tuple[dict[str, Any], dict[str, Any]]:
     return body, headers
 
 
-def text_fields(fields: Fields) -> dict[str, str]:
-    return {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+def text_fields(
+    fields: Mapping[bytes, bytes] | Mapping[bytes | str, bytes | str],
+) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in fields.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 async def wait_for_status(

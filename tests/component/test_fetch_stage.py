@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from services.fetch.worker import create_handler
 from shared.pages import load_html
+from shared.schemas import UrlSubmitted
 from shared.settings import Settings
 from shared.streams import FETCH, article_key
 from shared.urls import article_id, canonical_url
@@ -23,8 +24,8 @@ from tests.conftest import PageServer
 pytestmark = pytest.mark.component
 
 
-def _runner(settings: Settings) -> StageRunner[object]:
-    return StageRunner(FETCH, settings, create_handler(settings))  # type: ignore[arg-type]
+def _runner(settings: Settings) -> StageRunner[UrlSubmitted]:
+    return StageRunner(FETCH, settings, create_handler(settings))
 
 
 async def test_plain_xadd_is_fetched_and_stored_once(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -224,7 +224,7 @@ def test_pages_that_cannot_be_indexed_end_with_a_reason(
     assert internal["error"]["reason"].startswith("address is internal")
     client = redis.Redis(port=newsflow.redis_port, decode_responses=True)
     try:
-        dead = client.xrange(dead_letter_stream(INGEST))
+        dead = cast(list[tuple[str, dict[str, str]]], client.xrange(dead_letter_stream(INGEST)))
     finally:
         client.close()
     reasons = {fields["article_id"]: fields["reason"] for _, fields in dead}
