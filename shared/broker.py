@@ -28,7 +28,7 @@ def create_broker(settings: Settings, tracer_provider: TracerProvider, service: 
     return RedisBroker(
         settings.redis_url,
         middlewares=[RedisTelemetryMiddleware(tracer_provider=tracer_provider)],
-        logger=logging.getLogger(f"faststream.{service}"),
+        logger=logging.getLogger(f"newsflow.broker.{service}"),
         # FastStream logs a line per message at this level; below INFO keeps it out of sight.
         log_level=logging.DEBUG,
     )

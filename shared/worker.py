@@ -16,6 +16,7 @@ is done. This module owns delivery:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -165,7 +166,11 @@ class StageRunner(Generic[EventT]):
             self.tracer_provider.shutdown()
 
     def app(self) -> FastStream:
-        return FastStream(self.broker, lifespan=self.lifespan)
+        return FastStream(
+            self.broker,
+            lifespan=self.lifespan,
+            logger=logging.getLogger(f"newsflow.broker.{self.stage.name}"),
+        )
 
     async def _consume(self, body: Any, msg: RedisStreamMessage) -> None:
         ctx = self.ctx
