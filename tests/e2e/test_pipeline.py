@@ -250,6 +250,40 @@ def test_cli_submits_waits_and_searches(newsflow: Newsflow, page_server: PageSer
     assert "Kremlin spokesman says telephone conversation" in found.stdout
 
 
+def _children(pid: int) -> dict[int, str]:
+    """Child processes of `pid` by pid, with their command lines."""
+    found: dict[int, str] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            found[int(child)] = cmdline.decode()
+    return found
+
+
+def _stage_pid(newsflow: Newsflow, stage: str) -> int | None:
+    for pid, cmdline in _children(newsflow.process.pid).items():
+        if cmdline.rstrip().endswith(f"worker {stage}"):
+            return pid
+    return None
+
+
+def test_a_killed_stage_is_restarted_and_work_goes_on(
+    newsflow: Newsflow, page_server: PageServer
+) -> None:
+    victim = _stage_pid(newsflow, "clean")
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while (replacement := _stage_pid(newsflow, "clean")) in (None, victim):
+        assert time.monotonic() < deadline, "clean stage was not restarted"
+        time.sleep(0.2)
+    url = page_server.url("eirns-2019-lavrov-pompeo-finland.html?after=restart")
+    response = httpx.post(f"{newsflow.api}/v1/articles", json={"urls": [url]}, timeout=10)
+    view = newsflow.wait_terminal(response.json()["articles"][0]["id"])
+    assert view["status"] == "indexed"
+    assert replacement != victim
+
+
 def test_sigterm_stops_every_process(newsflow: Newsflow) -> None:
     """Runs last in this module: it stops the shared `newsflow up`."""
     newsflow.process.send_signal(signal.SIGTERM)
