@@ -72,20 +72,19 @@ def recognise_entities(text: str, nlp: Language | None = None) -> list[Entity]:
         if label and normalised:
             spans.append(_Span(normalised[0], normalised[1], normalised[2], label))
 
-    # Surnames of people named in full: "Putin" is "Vladimir Putin" wherever it stands.
-    full_names: dict[str, str] = {}
+    # Surnames of people named in full: a bare "Putin" is "Vladimir Putin" when the article
+    # names exactly one person with that surname in full ("Trump" stays "Trump" next to
+    # both Donald and Melania Trump).
+    full_names: dict[str, set[str]] = defaultdict(set)
     for span in spans:
         words = span.text.split()
         if span.label is EntityType.PERSON and len(words) >= 2:
-            known = full_names.get(words[-1])
-            if known is None or len(span.text) > len(known):
-                full_names[words[-1]] = span.text
+            full_names[words[-1]].add(span.text)
     for span in spans:
-        if " " not in span.text and span.text in full_names:
+        candidates = full_names.get(span.text, set()) if " " not in span.text else set()
+        if len(candidates) == 1:
             span.label = EntityType.PERSON
-            span.text = full_names[span.text]
-        elif span.label is EntityType.PERSON and span.text.split()[-1] in full_names:
-            span.text = full_names[span.text.split()[-1]]
+            span.text = next(iter(candidates))
 
     # One label per name in one article: the majority wins.
     votes: dict[str, Counter[EntityType]] = defaultdict(Counter)

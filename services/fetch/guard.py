@@ -36,10 +36,14 @@ def host_port(url: str) -> tuple[str, int]:
 
 class AddressGuard:
     def __init__(self, allow: list[str]) -> None:
-        self._allow = frozenset(allow)
+        pairs = set()
+        for entry in allow:
+            host, _, port = entry.rpartition(":")
+            pairs.add((host.strip("[]").lower(), int(port)))
+        self._allow = frozenset(pairs)
 
     def allows(self, host: str, port: int) -> bool:
-        return f"{host}:{port}" in self._allow
+        return (host, port) in self._allow
 
     async def check(self, url: str) -> None:
         """Raise `AddressRefused` unless every address `url`'s host resolves to is public."""
