@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Exact host:port pairs allowed although their address is internal.",
     )
+    fetch_concurrency: int = Field(
+        default=16, ge=1, le=1000, description="Pages downloaded at once by one fetch process."
+    )
     fetch_user_agent: str = "newsflow/0.1"
     fetch_connect_timeout: float = Field(default=5.0, gt=0)
     fetch_read_timeout: float = Field(default=15.0, gt=0)
@@ -66,6 +69,11 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     fetch_max_redirects: int = Field(default=5, ge=0, le=30)
     html_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Index.
+    index_batch_size: int = Field(
+        default=32, ge=1, le=1000, description="Articles written per index transaction at most."
+    )
 
     # Clean.
     clean_min_chars: int = Field(default=250, ge=0, description="Shorter texts are not articles.")

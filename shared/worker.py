@@ -75,6 +75,9 @@ class StageHandler(Protocol, Generic[EventT]):
     done: ArticleStatus
     """The status an article reaches when this stage's work is done."""
 
+    concurrency: int
+    """Entries handled at once by one process (I/O-bound stages gain from more than 1)."""
+
     def parse(self, body: Any) -> EventT:
         """Turn a decoded stream entry into this stage's input event (raise on bad input)."""
         ...
@@ -142,8 +145,10 @@ class StageRunner(Generic[EventT]):
             max_records=settings.batch_size,
             min_idle_time=settings.claim_idle_ms,
         )
-        for sub in (reader, reclaimer):
-            self.broker.subscriber(stream=sub, parser=_tolerant_parser)(self._consume)
+        self.broker.subscriber(
+            stream=reader, parser=_tolerant_parser, max_workers=max(1, handler.concurrency)
+        )(self._consume)
+        self.broker.subscriber(stream=reclaimer, parser=_tolerant_parser)(self._consume)
 
     @property
     def ctx(self) -> StageContext:

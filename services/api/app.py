@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -64,6 +66,12 @@ def create_app(settings: Settings) -> FastAPI:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A bad query parameter is a bad request; a bad body keeps FastAPI's 422.
+        status = 422 if request.method in {"POST", "PUT", "PATCH"} else 400
+        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=status)
 
     @app.exception_handler(PermanentError)
     async def _permanent(_: Request, exc: PermanentError) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import structlog
@@ -20,7 +20,8 @@ from redis.asyncio import Redis
 from services.api.views import article_view
 from shared.errors import PermanentError
 from shared.schemas import UrlSubmitted
-from shared.search import MAX_LIMIT, QueryError, SearchIndex
+from shared.search import MAX_LIMIT, QueryError, SearchHit, SearchIndex, SearchQuery
+from shared.search.base import Sort
 from shared.status import ArticleStatus, StatusStore
 from shared.streams import INGEST
 from shared.telemetry import ATTR_ARTICLE_ID, ATTR_URL, current_trace_id
@@ -73,12 +74,47 @@ class Hit(BaseModel):
     title: str | None
     snippet: str
     published: str | None
+    source: str
     score: float
+
+
+class Facet(BaseModel):
+    value: str
+    count: int
 
 
 class SearchResponse(BaseModel):
     total: int
     hits: list[Hit]
+    facets: dict[str, list[Facet]]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
+
+
+class StoryResponse(BaseModel):
+    id: str
+    articles: list[Hit]
+
+
+class EntityCountOut(BaseModel):
+    name: str
+    type: str
+    articles: int
+
+
+class EntitiesResponse(BaseModel):
+    entities: list[EntityCountOut]
+
+
+SEARCH_PARAMETERS = frozenset(
+    {"q", "person", "organization", "place", "source", "lang", "from", "to", "story", "sort",
+     "limit", "cursor"}
+)  # fmt: skip
+
+
+def _hit(hit: SearchHit) -> Hit:
+    return Hit(**dataclasses.asdict(hit))
 
 
 @router.post("/v1/articles", status_code=202, response_model=SubmitResponse)
@@ -137,18 +173,74 @@ async def get_article(article_id: str, state: State) -> dict[str, Any]:
 
 @router.get("/v1/search", response_model=SearchResponse)
 async def search(
+    request: Request,
     state: State,
-    q: Annotated[str, Query(min_length=1, max_length=500, description="Words to search for")],
+    *,
+    q: Annotated[
+        str, Query(max_length=500, description='Words, "phrases", AND / OR / NOT, prefix*')
+    ] = "",
+    person: Annotated[
+        list[str], Query(description="Canonical person name; repeat for all of several")
+    ] = [],  # noqa: B006
+    organization: Annotated[list[str], Query(description="Canonical organisation name")] = [],  # noqa: B006
+    place: Annotated[list[str], Query(description="Canonical place name")] = [],  # noqa: B006
+    source: Annotated[str | None, Query(description="Site, e.g. tass.com")] = None,
+    lang: Annotated[str | None, Query(description="Language code, e.g. en")] = None,
+    from_: Annotated[
+        date | None, Query(alias="from", description="Published on or after (ISO date)")
+    ] = None,
+    to: Annotated[date | None, Query(description="Published on or before (ISO date)")] = None,
+    story: Annotated[str | None, Query(description="Story id")] = None,
+    sort: Annotated[
+        Sort, Query(description="relevance (default) or date, newest first")
+    ] = "relevance",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> SearchResponse:
-    """Full-text search: words, "phrases", AND / OR / NOT, prefix*; highlighted snippets."""
+    """Full-text search with filters, facet counts, highlighted snippets and cursor pages."""
+    unknown = sorted(set(request.query_params) - SEARCH_PARAMETERS)
+    if unknown:
+        raise HTTPException(400, detail=f"unknown search parameter(s): {', '.join(unknown)}")
     try:
-        result = await asyncio.to_thread(state.index.search, q, limit)
+        query = SearchQuery(
+            q=q, person=tuple(person), organization=tuple(organization), place=tuple(place),
+            source=source, lang=lang, date_from=from_, date_to=to, story=story, sort=sort,
+            limit=limit, cursor=cursor,
+        )  # fmt: skip
+        result = await asyncio.to_thread(state.index.search, query)
     except QueryError as exc:
         raise HTTPException(400, detail=str(exc)) from exc
     return SearchResponse(
-        total=result.total, hits=[Hit(**dataclasses.asdict(hit)) for hit in result.hits]
+        total=result.total,
+        hits=[_hit(hit) for hit in result.hits],
+        facets={
+            name: [Facet(value=f.value, count=f.count) for f in counts]
+            for name, counts in result.facets.items()
+        },
+        next_cursor=result.next_cursor,
     )
+
+
+@router.get("/v1/stories/{story_id}", response_model=StoryResponse)
+async def get_story(
+    story_id: str, state: State, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50
+) -> StoryResponse:
+    """The articles of one story, newest first."""
+    hits = await asyncio.to_thread(state.index.story, story_id, limit)
+    if not hits:
+        raise HTTPException(404, detail=f"no story with id {story_id}")
+    return StoryResponse(id=story_id, articles=[_hit(hit) for hit in hits])
+
+
+@router.get("/v1/entities", response_model=EntitiesResponse)
+async def list_entities(
+    state: State,
+    q: Annotated[str, Query(min_length=1, max_length=200, description="Name prefix")],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+) -> EntitiesResponse:
+    """Canonical entities whose name starts with `q`, with how many articles name them."""
+    found = await asyncio.to_thread(state.index.entities, q, limit)
+    return EntitiesResponse(entities=[EntityCountOut(**dataclasses.asdict(e)) for e in found])
 
 
 @router.get("/healthz")

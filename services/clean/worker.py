@@ -19,6 +19,7 @@ from shared.worker import Outcome, StageContext, StageRunner
 
 class CleanHandler:
     done = ArticleStatus.CLEANED
+    concurrency = 1  # CPU-bound: more would only contend for the GIL
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

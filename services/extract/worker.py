@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 class ExtractHandler:
     done = ArticleStatus.EXTRACTED
+    concurrency = 1  # CPU-bound, and one spaCy pipeline per process
 
     def __init__(self) -> None:
         self._nlp: Language | None = None

@@ -48,6 +48,7 @@ class FetchHandler:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self.concurrency = settings.fetch_concurrency
         self._guard = AddressGuard(settings.fetch_allow)
         self._client: httpx.AsyncClient | None = None
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from faststream import FastStream
 
+from services.index.batching import BatchWriter
 from shared.schemas import ArticleExtracted, ArticleIndexed
 from shared.search import SearchIndex, open_index
 from shared.settings import Settings
@@ -21,21 +22,24 @@ class IndexHandler:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self.concurrency = settings.index_batch_size
         self._index: SearchIndex | None = None
+        self.writer: BatchWriter | None = None
 
     def parse(self, body: Any) -> ArticleExtracted:
         return ArticleExtracted.model_validate(body)
 
     async def start(self, ctx: StageContext) -> None:
         self._index = await asyncio.to_thread(open_index, self._settings.search_index_url)
+        self.writer = BatchWriter(self._index, self._settings.index_batch_size)
 
     async def stop(self) -> None:
         if self._index is not None:
             self._index.close()
 
     async def handle(self, event: ArticleExtracted, ctx: StageContext) -> Outcome:
-        assert self._index is not None
-        revision = await asyncio.to_thread(self._index.upsert, event)
+        assert self.writer is not None
+        revision = await self.writer.upsert(event)
         indexed = ArticleIndexed(
             article_id=event.article_id,
             url=event.url,

@@ -42,4 +42,6 @@ class ArticleExtracted(Event):
     url: str
     content: Content
     entities: list[Entity]
+    story_id: str | None = None
+    """Articles about the same event share one story id (set by the extract stage)."""
     extracted_at: datetime

@@ -97,9 +97,9 @@ async def test_unknown_article_and_bad_search(client: httpx.AsyncClient) -> None
     bad = await client.get("/v1/search", params={"q": '"unbalanced'})
     assert bad.status_code == 400
     assert "unbalanced quotes" in bad.json()["detail"]
-    assert (await client.get("/v1/search", params={"q": "x", "limit": 0})).status_code == 422
-    empty = await client.get("/v1/search", params={"q": "nothing indexed yet"})
-    assert empty.json() == {"total": 0, "hits": []}
+    assert (await client.get("/v1/search", params={"q": "x", "limit": 0})).status_code == 400
+    empty = (await client.get("/v1/search", params={"q": "nothing indexed yet"})).json()
+    assert (empty["total"], empty["hits"], empty["next_cursor"]) == (0, [], None)
 
 
 async def test_health_and_docs(client: httpx.AsyncClient) -> None:
@@ -107,3 +107,79 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/v1/articles", "/v1/articles/{article_id}", "/v1/search"} <= set(paths)
+
+
+@pytest.fixture
+def indexed_two(settings: Settings) -> None:
+    """Two articles in the index file the API reads, as the index stage would store them."""
+    from datetime import UTC, datetime
+
+    from shared.schemas import ArticleExtracted, Content, Entity, EntityType, Mention
+    from shared.search import open_index
+
+    def article(ident: str, text: str, person: str, published: str) -> ArticleExtracted:
+        mention = Mention(text=person, start=0, end=len(person))
+        return ArticleExtracted(
+            article_id=ident,
+            url=f"https://tass.com/{ident}",
+            content=Content(title=f"Title {ident}", text=text, published=published, language="en"),
+            entities=[
+                Entity(name=person, type=EntityType.PERSON, mentions=[mention], salience=1.0)
+            ],
+            story_id="s1",
+            extracted_at=datetime.now(UTC),
+        )
+
+    index = open_index(settings.search_index_url)
+    index.upsert_many(
+        [
+            article(
+                "a1", "Sergey Lavrov met Mike Pompeo in Finland.", "Sergey Lavrov", "2019-05-06"
+            ),
+            article("a2", "Dmitry Peskov spoke about Lavrov.", "Dmitry Peskov", "2017-01-23"),
+        ]
+    )
+    index.close()
+
+
+@pytest.mark.usefixtures("indexed_two")
+async def test_search_filters_facets_pages_stories_and_entities(client: httpx.AsyncClient) -> None:
+    found = (await client.get("/v1/search", params={"q": "lavrov", "limit": 1})).json()
+    assert found["total"] == 2
+    assert len(found["hits"]) == 1
+    assert {f["value"]: f["count"] for f in found["facets"]["person"]} == {
+        "Sergey Lavrov": 1,
+        "Dmitry Peskov": 1,
+    }
+    rest = await client.get("/v1/search", params={"q": "lavrov", "cursor": found["next_cursor"]})
+    assert [h["id"] for h in rest.json()["hits"]] != [h["id"] for h in found["hits"]]
+    narrowed = await client.get(
+        "/v1/search", params={"q": "lavrov", "person": "Dmitry Peskov", "from": "2017-01-01"}
+    )
+    assert [h["id"] for h in narrowed.json()["hits"]] == ["a2"]
+    by_date = await client.get("/v1/search", params={"source": "tass.com", "sort": "date"})
+    assert [h["id"] for h in by_date.json()["hits"]] == ["a1", "a2"]
+    story = (await client.get("/v1/stories/s1")).json()
+    assert [a["id"] for a in story["articles"]] == ["a1", "a2"]
+    assert (await client.get("/v1/stories/nope")).status_code == 404
+    entities = (await client.get("/v1/entities", params={"q": "serg"})).json()["entities"]
+    assert entities == [{"name": "Sergey Lavrov", "type": "person", "articles": 1}]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"q": "x", "colour": "red"}, "unknown search parameter(s): colour"),
+        ({"q": "x", "from": "yesterday"}, "valid date"),
+        ({"q": "x", "sort": "random"}, "relevance"),
+        ({"q": "AND"}, "needs a term"),
+        ({"q": "x", "from": "2020-02-01", "to": "2020-01-01"}, "after"),
+        ({}, "at least one filter"),
+    ],
+)
+async def test_bad_search_requests_are_400_with_the_reason(
+    client: httpx.AsyncClient, params: dict[str, str], expected: str
+) -> None:
+    response = await client.get("/v1/search", params=params)
+    assert response.status_code == 400
+    assert expected in response.text

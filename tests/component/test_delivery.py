@@ -26,6 +26,7 @@ class ProbeHandler:
     """Passes URLs on unchanged, except those containing `fail`, which always raise."""
 
     done = ArticleStatus.FETCHED
+    concurrency = 4
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}

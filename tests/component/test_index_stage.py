@@ -1,0 +1,65 @@
+"""The index stage against a real Valkey server and a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from faststream.redis import RedisBroker
+from redis.asyncio import Redis
+
+from services.index.worker import IndexHandler
+from shared.schemas import ArticleExtracted, Content
+from shared.search import SearchQuery, open_index
+from shared.settings import Settings
+from shared.status import StatusStore
+from shared.streams import INDEX
+from shared.worker import StageRunner
+from tests.component.helpers import decode_event, running, wait_for_entries
+
+pytestmark = pytest.mark.component
+
+
+def _article(n: int) -> ArticleExtracted:
+    return ArticleExtracted(
+        article_id=f"art-{n}",
+        url=f"https://example.com/{n}",
+        content=Content(title=f"Story {n}", text=f"Lavrov and Pompeo met, report number {n}."),
+        entities=[],
+        extracted_at=datetime.now(UTC),
+    )
+
+
+async def test_articles_arriving_together_are_written_in_batches_once_each(
+    redis: Redis, settings: Settings
+) -> None:
+    handler = IndexHandler(settings)
+    runner = StageRunner(INDEX, settings, handler)
+    status = StatusStore(redis)
+    articles = [_article(n) for n in range(40)]
+    for article in articles:
+        await status.submit(article.article_id, article.url)
+    async with RedisBroker(settings.redis_url) as producer:
+        for article in articles:  # queued before the stage starts, so they arrive together
+            await producer.publish(article, stream=INDEX.reads)
+    async with running(runner):
+        published = await wait_for_entries(redis, INDEX.writes, len(articles))
+        # Re-delivering the same events leaves one document per article.
+        for article in articles[:5]:
+            await runner.broker.publish(article, stream=INDEX.reads)
+        await wait_for_entries(redis, INDEX.writes, len(articles) + 5)
+    assert handler.writer is not None
+    assert handler.writer.largest_batch > 1
+    assert handler.writer.batches < len(articles)
+    assert {decode_event(e)[0]["article_id"] for e in published} == {a.article_id for a in articles}
+    index = open_index(settings.search_index_url)
+    try:
+        assert index.count() == len(articles)
+        assert index.search(SearchQuery(q="Lavrov", limit=100)).total == len(articles)
+    finally:
+        index.close()
+    for article in articles:
+        fields = await status.get(article.article_id)
+        assert fields is not None
+        assert fields["status"] == "indexed"
+        assert fields["revision"] == "1"
