@@ -10,11 +10,12 @@ import os
 import socket
 import subprocess
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 from redis.asyncio import Redis
@@ -125,3 +126,41 @@ def settings(redis_server: str, page_server: PageServer, tmp_path: Path) -> Sett
         claim_idle_ms=1000,
         max_deliveries=3,
     )
+
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_url() -> str | None:
+    """A reachable server's URL, or None."""
+    url = os.environ.get("NEWSFLOW_TEST_POSTGRES_URL", LOCAL_POSTGRES)
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=2):
+            return url
+    except Exception:
+        if "NEWSFLOW_TEST_POSTGRES_URL" in os.environ:
+            raise
+        return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A schema of its own on the server, dropped at the end."""
+    url = _postgres_url()
+    if url is None:
+        pytest.skip(
+            f"no PostgreSQL server (set NEWSFLOW_TEST_POSTGRES_URL; tried {LOCAL_POSTGRES})"
+        )
+    import psycopg
+
+    schema = f"newsflow_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

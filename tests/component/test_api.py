@@ -17,10 +17,23 @@ from shared.urls import article_id
 pytestmark = pytest.mark.component
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The API on each search backend: the SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return settings
+    url: str = request.getfixturevalue("postgres_url")
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS article_entities, articles CASCADE")
+    return settings.model_copy(update={"index_url": url})
+
+
 @pytest.fixture
-async def client(settings: Settings, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+async def client(api_settings: Settings, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan run, called in-process; `redis` has emptied the database."""
-    app = create_app(settings)
+    app = create_app(api_settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c,
@@ -110,7 +123,7 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture
-def indexed_two(settings: Settings) -> None:
+def indexed_two(api_settings: Settings) -> None:
     """Two articles in the index file the API reads, as the index stage would store them."""
     from datetime import UTC, datetime
 
@@ -130,7 +143,7 @@ def indexed_two(settings: Settings) -> None:
             extracted_at=datetime.now(UTC),
         )
 
-    index = open_index(settings.search_index_url)
+    index = open_index(api_settings.search_index_url)
     index.upsert_many(
         [
             article(

@@ -6,12 +6,9 @@ answers; without either, its half of the suite is skipped with the reason shown.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -20,43 +17,6 @@ from shared.search import QueryError, SearchIndex, SearchQuery, open_index
 from shared.search.base import Sort
 
 pytestmark = pytest.mark.component
-
-LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_url() -> str | None:
-    """A reachable server's URL, or None."""
-    url = os.environ.get("NEWSFLOW_TEST_POSTGRES_URL", LOCAL_POSTGRES)
-    try:
-        import psycopg
-
-        with psycopg.connect(url, connect_timeout=2):
-            return url
-    except Exception:
-        if "NEWSFLOW_TEST_POSTGRES_URL" in os.environ:
-            raise
-        return None
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A schema of its own on the server, dropped at the end."""
-    url = _postgres_url()
-    if url is None:
-        pytest.skip(
-            f"no PostgreSQL server (set NEWSFLOW_TEST_POSTGRES_URL; tried {LOCAL_POSTGRES})"
-        )
-    import psycopg
-
-    schema = f"newsflow_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
