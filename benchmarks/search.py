@@ -82,6 +82,14 @@ PLACES = ["Moscow", "Washington", "Helsinki", "Sochi", "Osaka", "Berlin", "Paris
 SOURCES = ["tass.com", "usatoday.com", "7dnews.com", "larouchepub.com", "reuters.com"]
 
 
+# A vocabulary with a Zipf-like spread, as news text has: a few words in nearly every
+# article, most in few. Queries pick from the news words, which sit at the frequent end.
+_SYLLABLES = ("ka", "lo", "mi", "ne", "po", "ra", "si", "tu", "va", "ze", "bri", "dan",
+              "fel", "gor", "hum", "jin", "kel", "mor", "nist", "prav")  # fmt: skip
+VOCABULARY = WORDS + [a + b + c for a in _SYLLABLES for b in _SYLLABLES for c in _SYLLABLES[:12]]
+WEIGHTS = [1.0 / (rank + 1) for rank in range(len(VOCABULARY))]
+
+
 def generate(n: int, seed: int = 7) -> list[ArticleExtracted]:
     rng = random.Random(seed)
     start = date(2017, 1, 1)
@@ -89,7 +97,7 @@ def generate(n: int, seed: int = 7) -> list[ArticleExtracted]:
     for i in range(n):
         people = rng.sample(PEOPLE, 2)
         place = rng.choice(PLACES)
-        body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(150, 400)))
+        body = " ".join(rng.choices(VOCABULARY, WEIGHTS, k=rng.randint(150, 400)))
         text = f"{people[0]} met {people[1]} in {place}. {body}. Strategic stability was discussed."
         entities = [
             Entity(
@@ -119,10 +127,10 @@ def generate(n: int, seed: int = 7) -> list[ArticleExtracted]:
 
 
 QUERIES = {
-    "single word": lambda: SearchQuery(q=random.choice(WORDS)),
+    "single word": lambda: SearchQuery(q=random.choice(VOCABULARY[20:2000])),
     "phrase": lambda: SearchQuery(q='"strategic stability"'),
     "filtered + facets": lambda: SearchQuery(
-        q=random.choice(WORDS),
+        q=random.choice(VOCABULARY[20:2000]),
         person=(random.choice(PEOPLE),),
         source=random.choice(SOURCES),
         date_from=date(2018, 1, 1),
