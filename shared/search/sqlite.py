@@ -114,7 +114,19 @@ class SQLiteIndex:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older file up to `SCHEMA_VERSION`."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(articles)")}
+        if columns and "story_id" not in columns:
+            # Files written before stories existed (version 0).
+            self._db.execute("ALTER TABLE articles ADD COLUMN story_id TEXT")
+        self._db.executescript(_SCHEMA)
+        if version < SCHEMA_VERSION:
+            if columns:
+                self._db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def upsert(self, article: ArticleExtracted) -> int:

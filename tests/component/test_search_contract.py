@@ -214,3 +214,28 @@ def test_query_values_are_checked_before_any_backend() -> None:
 def test_unknown_backend_is_named() -> None:
     with pytest.raises(ValueError, match="unsupported search index URL scheme 'mysql'"):
         open_index("mysql://localhost/newsflow")
+
+
+def test_an_older_sqlite_file_is_migrated_at_start(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE articles (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, url TEXT,"
+        " source TEXT, title TEXT, text TEXT, published TEXT, language TEXT, document TEXT,"
+        " revision INTEGER NOT NULL DEFAULT 1, indexed_at TEXT)"
+    )
+    old.execute(
+        "INSERT INTO articles (id, url, source, title, text, document)"
+        " VALUES ('old-1', 'https://example.com/o', 'example.com', 'Old', 'Written before', '{}')"
+    )
+    old.commit()
+    old.close()
+    index = open_index(f"sqlite:///{path}")
+    try:
+        index.upsert(CORPUS[0])
+        assert [hit.id for hit in index.story("s2019")] == ["a1"]
+        assert [hit.id for hit in index.search(SearchQuery(q="before")).hits] == ["old-1"]
+    finally:
+        index.close()
