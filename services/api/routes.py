@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -20,7 +19,15 @@ from redis.asyncio import Redis
 from services.api.views import article_view
 from shared.errors import PermanentError
 from shared.schemas import UrlSubmitted
-from shared.search import MAX_LIMIT, QueryError, SearchHit, SearchIndex, SearchQuery
+from shared.search import (
+    MAX_LIMIT,
+    EntityCount,
+    FacetCount,
+    QueryError,
+    SearchHit,
+    SearchIndex,
+    SearchQuery,
+)
 from shared.search.base import Sort
 from shared.status import ArticleStatus, StatusStore
 from shared.streams import INGEST
@@ -68,25 +75,10 @@ class SubmitResponse(BaseModel):
     articles: list[SubmittedArticle]
 
 
-class Hit(BaseModel):
-    id: str
-    url: str
-    title: str | None
-    snippet: str
-    published: str | None
-    source: str
-    score: float
-
-
-class Facet(BaseModel):
-    value: str
-    count: int
-
-
 class SearchResponse(BaseModel):
     total: int
-    hits: list[Hit]
-    facets: dict[str, list[Facet]]
+    hits: list[SearchHit]
+    facets: dict[str, list[FacetCount]]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end"
     )
@@ -94,27 +86,17 @@ class SearchResponse(BaseModel):
 
 class StoryResponse(BaseModel):
     id: str
-    articles: list[Hit]
-
-
-class EntityCountOut(BaseModel):
-    name: str
-    type: str
-    articles: int
+    articles: list[SearchHit]
 
 
 class EntitiesResponse(BaseModel):
-    entities: list[EntityCountOut]
+    entities: list[EntityCount]
 
 
 SEARCH_PARAMETERS = frozenset(
     {"q", "person", "organization", "place", "source", "lang", "from", "to", "story", "sort",
      "limit", "cursor"}
 )  # fmt: skip
-
-
-def _hit(hit: SearchHit) -> Hit:
-    return Hit(**dataclasses.asdict(hit))
 
 
 @router.post("/v1/articles", status_code=202, response_model=SubmitResponse)
@@ -212,11 +194,8 @@ async def search(
         raise HTTPException(400, detail=str(exc)) from exc
     return SearchResponse(
         total=result.total,
-        hits=[_hit(hit) for hit in result.hits],
-        facets={
-            name: [Facet(value=f.value, count=f.count) for f in counts]
-            for name, counts in result.facets.items()
-        },
+        hits=result.hits,
+        facets=result.facets,
         next_cursor=result.next_cursor,
     )
 
@@ -229,7 +208,7 @@ async def get_story(
     hits = await asyncio.to_thread(state.index.story, story_id, limit)
     if not hits:
         raise HTTPException(404, detail=f"no story with id {story_id}")
-    return StoryResponse(id=story_id, articles=[_hit(hit) for hit in hits])
+    return StoryResponse(id=story_id, articles=hits)
 
 
 @router.get("/v1/entities", response_model=EntitiesResponse)
@@ -240,7 +219,7 @@ async def list_entities(
 ) -> EntitiesResponse:
     """Canonical entities whose name starts with `q`, with how many articles name them."""
     found = await asyncio.to_thread(state.index.entities, q, limit)
-    return EntitiesResponse(entities=[EntityCountOut(**dataclasses.asdict(e)) for e in found])
+    return EntitiesResponse(entities=found)
 
 
 @router.get("/healthz")
