@@ -174,6 +174,69 @@ def cmd_extract(_: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_redis(settings: Settings, work: Any) -> Any:
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    async def run() -> Any:
+        redis: Redis = Redis.from_url(settings.redis_url)
+        try:
+            return await work(redis)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
+def cmd_dead(settings: Settings, args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from shared.dead import DeadLetters
+    from shared.errors import NewsflowError
+
+    async def work(redis: Any) -> int:
+        letters = DeadLetters(redis)
+        if args.action == "list":
+            for letter in await letters.list(args.stage, args.limit):
+                print(f"{letter.id}  {letter.article_id or '-':<20}  {letter.reason}")
+        elif args.action == "show":
+            for dead_id in args.ids:
+                _print_json(dataclasses.asdict(await letters.get(dead_id)))
+        elif args.action == "replay":
+            for dead_id in args.ids:
+                letter = await letters.replay(dead_id)
+                print(f"replayed {dead_id} to {letter.stage} ({letter.article_id or 'no article'})")
+        elif args.action == "purge":
+            if not args.yes:
+                print("newsflow: purge deletes dead letters for good; add --yes", file=sys.stderr)
+                return 2
+            print(f"deleted {await letters.purge(args.stage)} dead letter(s)")
+        return 0
+
+    try:
+        code: int = _with_redis(settings, work)
+    except NewsflowError as exc:
+        print(f"newsflow: {exc.reason}", file=sys.stderr)
+        return 1
+    return code
+
+
+def cmd_streams(settings: Settings, _: argparse.Namespace) -> int:
+    from shared.dead import stream_stats
+
+    rows = _with_redis(settings, stream_stats)
+    header = ("stage", "stream", "length", "pending", "lag", "consumers", "dead")
+    print("{:<8} {:<20} {:>8} {:>8} {:>6} {:>10} {:>6}".format(*header))
+    for row in rows:
+        lag = "-" if row["lag"] is None else row["lag"]
+        print(
+            f"{row['stage']:<8} {row['stream']:<20} {row['length']:>8} {row['pending']:>8}"
+            f" {lag!s:>6} {row['consumers']:>10} {row['dead_letters']:>6}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsflow", description="News ingestion over Redis Streams."
@@ -208,6 +271,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--api", help="API base URL (default http://NEWSFLOW_API_HOST:NEWSFLOW_API_PORT)"
         )
+
+    dead = commands.add_parser("dead", help="list, show, replay or purge dead letters")
+    dead.add_argument("action", choices=["list", "show", "replay", "purge"])
+    dead.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (show, replay)")
+    dead.add_argument("--stage", choices=sorted(STAGES), help="only this stage's (list, purge)")
+    dead.add_argument("--limit", type=int, default=50)
+    dead.add_argument("--yes", action="store_true", help="confirm purge")
+    dead.set_defaults(func=cmd_dead)
+
+    commands.add_parser(
+        "streams", help="per stage: length, pending, lag, consumers, dead letters"
+    ).set_defaults(func=cmd_streams)
 
     clean = commands.add_parser("clean", help="extract one page's article, print JSON")
     clean.add_argument("source", metavar="FILE_OR_URL")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from services.api.views import article_view
+from shared.dead import DeadLetters, UnknownDeadLetter, stream_stats
 from shared.errors import PermanentError
 from shared.schemas import UrlSubmitted
 from shared.search import (
@@ -230,3 +232,33 @@ async def healthz(state: State) -> JSONResponse:
     except Exception as exc:  # noqa: BLE001 - any failure means not healthy
         return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+@router.get("/v1/dead")
+async def list_dead_letters(
+    state: State,
+    stage: Annotated[str | None, Query(description="fetch, clean, extract or index")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    """What the stages gave up on, newest first, with the reason and the original payload."""
+    try:
+        letters = await DeadLetters(state.redis).list(stage, limit)
+    except UnknownDeadLetter as exc:
+        raise HTTPException(400, detail=exc.reason) from exc
+    return {"dead_letters": [dataclasses.asdict(letter) for letter in letters]}
+
+
+@router.post("/v1/dead/{dead_id}/replay", status_code=202)
+async def replay_dead_letter(dead_id: str, state: State) -> dict[str, Any]:
+    """Queue a dead letter's payload again on its stage; its article starts over."""
+    try:
+        letter = await DeadLetters(state.redis).replay(dead_id)
+    except UnknownDeadLetter as exc:
+        raise HTTPException(404, detail=exc.reason) from exc
+    return {"replayed": dead_id, "stage": letter.stage, "article_id": letter.article_id}
+
+
+@router.get("/v1/streams")
+async def streams(state: State) -> dict[str, Any]:
+    """Per stage: stream length, pending entries, lag, consumers and dead letters."""
+    return {"stages": await stream_stats(state.redis)}

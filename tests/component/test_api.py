@@ -196,3 +196,24 @@ async def test_bad_search_requests_are_400_with_the_reason(
     response = await client.get("/v1/search", params=params)
     assert response.status_code == 400
     assert expected in response.text
+
+
+async def test_dead_letters_and_streams(client: httpx.AsyncClient, redis: Redis) -> None:
+    from shared.streams import FETCH
+
+    await redis.xadd(
+        FETCH.dead_letters,
+        {"stage": "fetch", "article_id": "a1", "reason": "HTTP 404 Not Found", "error": "X",
+         "attempts": "1", "payload": '{"url": "https://example.com/a"}', "failed_at": "1.0"},
+    )  # fmt: skip
+    dead = (await client.get("/v1/dead")).json()["dead_letters"]
+    assert [(d["article_id"], d["reason"]) for d in dead] == [("a1", "HTTP 404 Not Found")]
+    assert (await client.get("/v1/dead", params={"stage": "nope"})).status_code == 400
+    assert (await client.post("/v1/dead/fetch:1-1/replay")).status_code == 404
+    replayed = await client.post(f"/v1/dead/{dead[0]['id']}/replay")
+    assert replayed.status_code == 202
+    assert await redis.xlen(FETCH.reads) == 1
+    assert await redis.xlen(FETCH.dead_letters) == 0
+    stages = (await client.get("/v1/streams")).json()["stages"]
+    assert [s["stage"] for s in stages] == ["fetch", "clean", "extract", "index"]
+    assert stages[0]["length"] == 1

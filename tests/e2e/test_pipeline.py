@@ -250,6 +250,35 @@ def test_cli_submits_waits_and_searches(newsflow: Newsflow, page_server: PageSer
     assert "Kremlin spokesman says telephone conversation" in found.stdout
 
 
+def test_cli_shows_streams_and_dead_letters(newsflow: Newsflow, page_server: PageServer) -> None:
+    gone = page_server.url("gone?via=dead-letters")
+    response = httpx.post(f"{newsflow.api}/v1/articles", json={"urls": [gone]}, timeout=10)
+    ident = response.json()["articles"][0]["id"]
+    assert newsflow.wait_terminal(ident)["status"] == "failed"
+    env = {**os.environ, "NEWSFLOW_REDIS_URL": f"redis://127.0.0.1:{newsflow.redis_port}/0"}
+    run = [sys.executable, "-m", "services.cli"]
+    streams = subprocess.run(
+        [*run, "streams"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert streams.returncode == 0, streams.stderr
+    rows = {line.split()[0]: line.split() for line in streams.stdout.splitlines()[1:]}
+    assert set(rows) == {"fetch", "clean", "extract", "index"}
+    assert rows["fetch"][3] == "0"  # nothing pending
+    assert int(rows["fetch"][6]) >= 1  # dead letters
+    dead = subprocess.run(
+        [*run, "dead", "list", "--stage", "fetch"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert dead.returncode == 0, dead.stderr
+    assert any(ident in line and "HTTP 404" in line for line in dead.stdout.splitlines())
+
+
 def _children(pid: int) -> dict[int, str]:
     """Child processes of `pid` by pid, with their command lines."""
     found: dict[int, str] = {}
