@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         description="Pending entries idle this long are reclaimed from their consumer.",
     )
     max_deliveries: int = Field(default=5, ge=1, description="Attempts before dead-lettering.")
+    trim_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How often a stage trims what every group acknowledged."
+    )
+    ingest_backlog_limit: int = Field(
+        default=100_000,
+        ge=1,
+        description="Unfinished ingest entries at which the API answers 429 to new submissions.",
+    )
 
     # Fetch.
     fetch_allow: Annotated[list[str], NoDecode] = Field(

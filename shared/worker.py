@@ -15,6 +15,7 @@ is done. This module owns delivery:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -29,10 +30,12 @@ from faststream.redis import RedisBroker, RedisStreamMessage, StreamSub
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.broker import consumer_name, create_broker, ensure_group
 from shared.errors import NotAnArticle, PermanentError
 from shared.logs import configure_logging
+from shared.retention import trim_acknowledged
 from shared.settings import Settings
 from shared.status import ArticleStatus, StatusStore
 from shared.streams import Stage
@@ -163,12 +166,27 @@ class StageRunner(Generic[EventT]):
             await ensure_group(redis, self.stage.reads, self.stage.group)
             self._ctx = StageContext(self.settings, redis, StatusStore(redis), self.broker)
             await self.handler.start(self._ctx)
+            trimmer = asyncio.create_task(self._trim_periodically(redis))
             log.info("stage started", reads=self.stage.reads, group=self.stage.group)
-            yield
+            try:
+                yield
+            finally:
+                trimmer.cancel()
         finally:
             await self.handler.stop()
             await redis.aclose()
             self.tracer_provider.shutdown()
+
+    async def _trim_periodically(self, redis: Redis) -> None:
+        while True:
+            await asyncio.sleep(self.settings.trim_interval_seconds)
+            try:
+                removed = await trim_acknowledged(redis, self.stage.reads)
+            except RedisError as exc:
+                log.warning("trim failed", error=str(exc))
+                continue
+            if removed:
+                log.debug("trimmed", stream=self.stage.reads, removed=removed)
 
     def app(self) -> FastStream:
         return FastStream(
@@ -274,8 +292,6 @@ class StageRunner(Generic[EventT]):
 
 def run_stage(stage: Stage, settings: Settings, handler: StageHandler[Any]) -> None:
     """Run one stage until SIGINT or SIGTERM."""
-    import asyncio
-
     configure_logging(settings, stage=stage.name)
     runner = StageRunner(stage, settings, handler)
     asyncio.run(runner.app().run())

@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
             broker=broker,
             index=index,
             tracer=tracer_provider.get_tracer("newsflow.api"),
+            backlog_limit=settings.ingest_backlog_limit,
         )
         try:
             yield

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from services.api.views import article_view
 from shared.dead import DeadLetters, UnknownDeadLetter, stream_stats
 from shared.errors import PermanentError
+from shared.retention import backlog
 from shared.schemas import UrlSubmitted
 from shared.search import (
     MAX_LIMIT,
@@ -32,12 +33,13 @@ from shared.search import (
 )
 from shared.search.base import Sort
 from shared.status import ArticleStatus, StatusStore
-from shared.streams import INGEST
+from shared.streams import FETCH, INGEST
 from shared.telemetry import ATTR_ARTICLE_ID, ATTR_URL, current_trace_id
 from shared.urls import article_id, canonical_url
 
 log = structlog.get_logger("newsflow.api")
 MAX_URLS_PER_REQUEST = 1000
+RETRY_AFTER_SECONDS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class ApiState:
     broker: RedisBroker
     index: SearchIndex
     tracer: trace.Tracer
+    backlog_limit: int
 
 
 def api_state(request: Request) -> ApiState:
@@ -101,8 +104,13 @@ SEARCH_PARAMETERS = frozenset(
 )  # fmt: skip
 
 
-@router.post("/v1/articles", status_code=202, response_model=SubmitResponse)
-async def submit_articles(request: SubmitRequest, state: State) -> SubmitResponse:
+@router.post(
+    "/v1/articles",
+    status_code=202,
+    response_model=SubmitResponse,
+    responses={429: {"description": "Ingest backlog over its limit; see Retry-After"}},
+)
+async def submit_articles(request: SubmitRequest, state: State) -> SubmitResponse | JSONResponse:
     """Queue URLs for ingestion, answering in request order.
 
     A known URL returns its existing id and status unless `force` is set. If any URL is
@@ -119,6 +127,14 @@ async def submit_articles(request: SubmitRequest, state: State) -> SubmitRespons
             problems.append({"loc": ["body", "urls", position], "msg": exc.reason, "input": url})
     if problems:
         raise HTTPException(422, detail=problems)
+    waiting = await backlog(state.redis, INGEST, FETCH.group)
+    if waiting >= state.backlog_limit:
+        # Refuse at the door rather than let the queue outgrow memory; nothing is queued.
+        return JSONResponse(
+            {"detail": f"ingest backlog is full ({waiting} URLs waiting); retry later"},
+            status_code=429,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     answers = [await _submit_one(url, request.force, state) for url in canonical]
     return SubmitResponse(articles=answers)
 

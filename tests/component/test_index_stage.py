@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -33,6 +34,7 @@ def _article(n: int) -> ArticleExtracted:
 async def test_articles_arriving_together_are_written_in_batches_once_each(
     redis: Redis, settings: Settings
 ) -> None:
+    settings = settings.model_copy(update={"trim_interval_seconds": 0.2})
     handler = IndexHandler(settings)
     runner = StageRunner(INDEX, settings, handler)
     status = StatusStore(redis)
@@ -48,6 +50,11 @@ async def test_articles_arriving_together_are_written_in_batches_once_each(
         for article in articles[:5]:
             await runner.broker.publish(article, stream=INDEX.reads)
         await wait_for_entries(redis, INDEX.writes, len(articles) + 5)
+        # Everything is acknowledged, so the stage's trimmer empties its input stream.
+        deadline = asyncio.get_running_loop().time() + 10
+        while await redis.xlen(INDEX.reads) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        assert await redis.xlen(INDEX.reads) == 0
     assert handler.writer is not None
     assert handler.writer.largest_batch > 1
     assert handler.writer.batches < len(articles)

@@ -1,0 +1,63 @@
+"""Stream retention and backpressure.
+
+Streams are trimmed only below what every consumer group on them has acknowledged
+(`XTRIM MINID`), never by length: `MAXLEN` would drop unread and pending entries silently.
+Memory is protected instead by refusing new work at the door while the ingest backlog is
+over its limit (the API answers 429 with Retry-After).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _next_id(entry_id: str) -> str:
+    millis, _, seq = entry_id.partition("-")
+    return f"{millis}-{int(seq or 0) + 1}"
+
+
+async def safe_trim_point(redis: Redis, stream: str) -> str | None:
+    """The smallest id some group still needs, or None when the stream has no groups.
+
+    A group needs its oldest pending entry and everything after its last-delivered id.
+    """
+    groups: list[dict[str, Any]] = await redis.xinfo_groups(stream)
+    if not groups:
+        return None
+    needed = []
+    for group in groups:
+        name = _text(group["name"])
+        if int(group.get("pending", 0)):
+            summary = await redis.xpending(stream, name)
+            needed.append(_text(summary["min"]))
+        else:
+            needed.append(_next_id(_text(group["last-delivered-id"])))
+    return min(needed, key=lambda i: tuple(int(p) for p in i.split("-")))
+
+
+async def trim_acknowledged(redis: Redis, stream: str) -> int:
+    """Delete entries every group has acknowledged; returns how many were removed."""
+    if not await redis.exists(stream):
+        return 0
+    point = await safe_trim_point(redis, stream)
+    if point is None:
+        return 0
+    return int(await redis.xtrim(stream, minid=point, approximate=False))
+
+
+async def backlog(redis: Redis, stream: str, group: str) -> int:
+    """Entries in `stream` that `group` has not finished: not yet delivered, plus pending."""
+    if not await redis.exists(stream):
+        return 0
+    for info in await redis.xinfo_groups(stream):
+        if _text(info["name"]) == group:
+            lag = info.get("lag")
+            waiting = int(lag) if lag is not None else int(await redis.xlen(stream))
+            return waiting + int(info.get("pending", 0))
+    return int(await redis.xlen(stream))
