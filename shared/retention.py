@@ -61,3 +61,26 @@ async def backlog(redis: Redis, stream: str, group: str) -> int:
             waiting = int(lag) if lag is not None else int(await redis.xlen(stream))
             return waiting + int(info.get("pending", 0))
     return int(await redis.xlen(stream))
+
+
+async def remove_idle_consumers(
+    redis: Redis, stream: str, group: str, *, idle_ms: int, keep: str
+) -> list[str]:
+    """Delete consumers idle longer than `idle_ms` that hold no pending entries.
+
+    A consumer with pending entries is left for the reclaimer to empty first; `keep` (this
+    process's own consumer) is never removed.
+    """
+    if not await redis.exists(stream):
+        return []
+    removed = []
+    for consumer in await redis.xinfo_consumers(stream, group):
+        name = _text(consumer["name"])
+        if name == keep or int(consumer.get("pending", 0)) or int(consumer["idle"]) < idle_ms:
+            continue
+        # DELCONSUMER would drop entries it still held; recheck right before deleting.
+        if await redis.xpending_range(stream, group, "-", "+", 1, consumername=name):
+            continue
+        await redis.xgroup_delconsumer(stream, group, name)
+        removed.append(name)
+    return removed

@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 from shared.broker import consumer_name, create_broker, ensure_group
 from shared.errors import NotAnArticle, PermanentError
 from shared.logs import configure_logging
-from shared.retention import trim_acknowledged
+from shared.retention import remove_idle_consumers, trim_acknowledged
 from shared.settings import Settings
 from shared.status import ArticleStatus, StatusStore
 from shared.streams import Stage
@@ -134,7 +134,7 @@ class StageRunner(Generic[EventT]):
         self.tracer_provider = setup_tracing(stage.name, settings)
         self.broker = create_broker(settings, self.tracer_provider, stage.name)
         self._ctx: StageContext | None = None
-        consumer = consumer_name(stage.name)
+        self.consumer = consumer = consumer_name(stage.name)
         reader = StreamSub(
             stage.reads,
             group=stage.group,
@@ -182,11 +182,20 @@ class StageRunner(Generic[EventT]):
             await asyncio.sleep(self.settings.trim_interval_seconds)
             try:
                 removed = await trim_acknowledged(redis, self.stage.reads)
+                gone = await remove_idle_consumers(
+                    redis,
+                    self.stage.reads,
+                    self.stage.group,
+                    idle_ms=10 * self.settings.claim_idle_ms,
+                    keep=self.consumer,
+                )
             except RedisError as exc:
-                log.warning("trim failed", error=str(exc))
+                log.warning("housekeeping failed", error=str(exc))
                 continue
             if removed:
                 log.debug("trimmed", stream=self.stage.reads, removed=removed)
+            if gone:
+                log.info("removed idle consumers", consumers=gone)
 
     def app(self) -> FastStream:
         return FastStream(

@@ -88,3 +88,32 @@ async def test_api_answers_429_while_the_backlog_is_full(
     await redis.xack(INGEST, FETCH.group, *await _read(redis, INGEST, FETCH.group, 10))
     again = await small_api.post("/v1/articles", json={"urls": ["https://example.com/late"]})
     assert again.status_code == 202
+
+
+async def test_only_idle_consumers_without_pending_entries_are_removed(redis: Redis) -> None:
+    from shared.retention import remove_idle_consumers
+
+    stream = "test:consumers"
+    await ensure_group(redis, stream, "g")
+    for n in range(2):
+        await redis.xadd(stream, {"n": str(n)})
+    holder = await _read_as(redis, stream, "dead-holding", 1)
+    assert holder
+    await redis.xgroup_createconsumer(stream, "g", "me")
+    await redis.xgroup_createconsumer(stream, "g", "idle-empty")
+    removed = await remove_idle_consumers(redis, stream, "g", idle_ms=0, keep="me")
+    names = {c["name"].decode() for c in await redis.xinfo_consumers(stream, "g")}
+    assert "dead-holding" in names  # still holds an entry: the reclaimer must take it first
+    assert "me" in names
+    assert "idle-empty" in removed
+    assert "idle-empty" not in names
+    # Nobody idles long enough under a real threshold.
+    assert await remove_idle_consumers(redis, stream, "g", idle_ms=60_000, keep="me") == []
+
+
+async def _read_as(redis: Redis, stream: str, consumer: str, count: int) -> list[bytes]:
+    answer = cast(
+        list[tuple[bytes, list[tuple[bytes, Any]]]],
+        await redis.xreadgroup("g", consumer, {stream: ">"}, count=count),
+    )
+    return [entry_id for entry_id, _ in answer[0][1]] if answer else []
