@@ -313,6 +313,32 @@ def test_a_killed_stage_is_restarted_and_work_goes_on(
     assert replacement != victim
 
 
+def test_a_deleted_stream_is_recreated_and_work_goes_on(
+    newsflow: Newsflow, page_server: PageServer
+) -> None:
+    client = redis.Redis(port=newsflow.redis_port)
+    try:
+        client.delete(INGEST)  # its group goes with it; the fetch subscriber stops
+        url = page_server.url("tass-2019-lavrov-rovaniemi.html?after=deleted-stream")
+        deadline = time.monotonic() + 60
+        # The API's XADD recreates the stream at once; the fetch group comes back when the
+        # stage process restarts, created at 0 so the entry added meanwhile is still read.
+        response = httpx.post(f"{newsflow.api}/v1/articles", json={"urls": [url]}, timeout=10)
+        view = newsflow.wait_terminal(response.json()["articles"][0]["id"])
+        assert view["status"] == "indexed", view
+        assert time.monotonic() < deadline
+        groups = {g["name"].decode() for g in client.xinfo_groups(INGEST)}
+        assert groups == {"fetch"}
+        restarts = [
+            line
+            for line in newsflow.log.read_text().splitlines()
+            if '"process exited; restarting"' in line and '"process": "fetch"' in line
+        ]
+        assert restarts, "the fetch stage should have stopped and been restarted"
+    finally:
+        client.close()
+
+
 def test_sigterm_stops_every_process(newsflow: Newsflow) -> None:
     """Runs last in this module: it stops the shared `newsflow up`."""
     newsflow.process.send_signal(signal.SIGTERM)
