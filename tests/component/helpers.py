@@ -8,9 +8,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import httpx
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 from redis.asyncio import Redis
 
+from services.api.app import create_app
+from shared.settings import Settings
 from shared.worker import StageRunner
 
 Fields = dict[bytes, bytes]
@@ -70,3 +73,14 @@ async def wait_for_status(
         if loop.time() > deadline:
             raise AssertionError(f"{key} is {fields.get('status')!r}, expected one of {statuses}")
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The API app with its lifespan run, called in-process over ASGI."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c,
+    ):
+        yield c

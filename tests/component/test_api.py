@@ -9,10 +9,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.api.app import create_app
 from shared.settings import Settings
 from shared.streams import INGEST
 from shared.urls import article_id
+from tests.component.helpers import api_client
 
 pytestmark = pytest.mark.component
 
@@ -33,11 +33,7 @@ def api_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings
 @pytest.fixture
 async def client(api_settings: Settings, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan run, called in-process; `redis` has emptied the database."""
-    app = create_app(api_settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c,
-    ):
+    async with api_client(api_settings) as c:
         yield c
 
 

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.api.app import create_app
 from shared.broker import ensure_group
 from shared.retention import backlog, trim_acknowledged
 from shared.settings import Settings
 from shared.streams import FETCH, INGEST
+from tests.component.helpers import api_client
 
 pytestmark = pytest.mark.component
 
@@ -63,11 +63,7 @@ async def test_backlog_counts_unread_and_pending(redis: Redis) -> None:
 
 @pytest.fixture
 async def small_api(settings: Settings, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"ingest_backlog_limit": 3}))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c,
-    ):
+    async with api_client(settings.model_copy(update={"ingest_backlog_limit": 3})) as c:
         yield c
 
 
