@@ -15,6 +15,7 @@ from faststream.redis.parser.binary import BinaryMessageFormatV1
 from redis.asyncio import Redis
 
 from shared.errors import PermanentError
+from shared.redis_values import as_text, stream_id_order
 from shared.status import StatusStore
 from shared.streams import STAGES, Stage
 
@@ -38,18 +39,14 @@ class DeadLetter:
     payload: Any
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 def _dead_letter(stage: Stage, entry_id: bytes | str, raw: dict[Any, Any]) -> DeadLetter:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+    fields = {as_text(k): as_text(v) for k, v in raw.items()}
     try:
         payload = json.loads(fields.get("payload", "null"))
     except ValueError:
         payload = fields.get("payload")
     return DeadLetter(
-        id=f"{stage.name}:{_text(entry_id)}",
+        id=f"{stage.name}:{as_text(entry_id)}",
         stage=stage.name,
         article_id=fields.get("article_id") or None,
         reason=fields.get("reason", ""),
@@ -81,8 +78,8 @@ class DeadLetters:
         for each in stages:
             entries = cast(Entries, await self._redis.xrevrange(each.dead_letters, count=limit))
             for entry_id, raw in entries:
-                letters.append((_text(entry_id), _dead_letter(each, entry_id, raw)))
-        letters.sort(key=lambda item: tuple(int(p) for p in item[0].split("-")), reverse=True)
+                letters.append((as_text(entry_id), _dead_letter(each, entry_id, raw)))
+        letters.sort(key=lambda item: stream_id_order(item[0]), reverse=True)
         return [letter for _, letter in letters[:limit]]
 
     async def get(self, dead_id: str) -> DeadLetter:
@@ -97,8 +94,8 @@ class DeadLetters:
 
     async def replay(self, dead_id: str) -> DeadLetter:
         """Queue the payload again on its stage's input, then delete the dead letter."""
-        letter = await self.get(dead_id)
         stage, entry_id = _parse_id(dead_id)
+        letter = await self.get(dead_id)
         if not isinstance(letter.payload, dict):
             raise PermanentError(f"dead letter {dead_id} has no event to replay")
         if letter.article_id:
@@ -131,7 +128,7 @@ async def stream_stats(redis: Redis) -> list[dict[str, Any]]:
     for stage in STAGES.values():
         groups = {}
         if await redis.exists(stage.reads):
-            groups = {_text(g["name"]): g for g in await redis.xinfo_groups(stage.reads)}
+            groups = {as_text(g["name"]): g for g in await redis.xinfo_groups(stage.reads)}
         group = groups.get(stage.group, {})
         stats.append(
             {

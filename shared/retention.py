@@ -12,14 +12,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+from shared.redis_values import as_text, stream_id_order
 
 
 def _next_id(entry_id: str) -> str:
-    millis, _, seq = entry_id.partition("-")
-    return f"{millis}-{int(seq or 0) + 1}"
+    millis, seq = stream_id_order(entry_id)
+    return f"{millis}-{seq + 1}"
 
 
 async def safe_trim_point(redis: Redis, stream: str) -> str | None:
@@ -32,13 +30,13 @@ async def safe_trim_point(redis: Redis, stream: str) -> str | None:
         return None
     needed = []
     for group in groups:
-        name = _text(group["name"])
+        name = as_text(group["name"])
         if int(group.get("pending", 0)):
             summary = await redis.xpending(stream, name)
-            needed.append(_text(summary["min"]))
+            needed.append(as_text(summary["min"]))
         else:
-            needed.append(_next_id(_text(group["last-delivered-id"])))
-    return min(needed, key=lambda i: tuple(int(p) for p in i.split("-")))
+            needed.append(_next_id(as_text(group["last-delivered-id"])))
+    return min(needed, key=stream_id_order)
 
 
 async def trim_acknowledged(redis: Redis, stream: str) -> int:
@@ -56,7 +54,7 @@ async def backlog(redis: Redis, stream: str, group: str) -> int:
     if not await redis.exists(stream):
         return 0
     for info in await redis.xinfo_groups(stream):
-        if _text(info["name"]) == group:
+        if as_text(info["name"]) == group:
             lag = info.get("lag")
             waiting = int(lag) if lag is not None else int(await redis.xlen(stream))
             return waiting + int(info.get("pending", 0))
@@ -75,7 +73,7 @@ async def remove_idle_consumers(
         return []
     removed = []
     for consumer in await redis.xinfo_consumers(stream, group):
-        name = _text(consumer["name"])
+        name = as_text(consumer["name"])
         if name == keep or int(consumer.get("pending", 0)) or int(consumer["idle"]) < idle_ms:
             continue
         # DELCONSUMER would drop entries it still held; recheck right before deleting.

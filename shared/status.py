@@ -13,6 +13,7 @@ import time
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from shared.redis_values import as_text
 from shared.streams import article_key
 
 if TYPE_CHECKING:
@@ -142,8 +143,4 @@ class StatusStore:
         raw = await self._redis.hgetall(article_key(article_id))
         if not raw:
             return None
-        return {_text(k): _text(v) for k, v in raw.items()}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        return {as_text(k): as_text(v) for k, v in raw.items()}

@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 from shared.broker import consumer_name, create_broker, ensure_group
 from shared.errors import NotAnArticle, PermanentError
 from shared.logs import configure_logging
+from shared.redis_values import as_text
 from shared.retention import remove_idle_consumers, trim_acknowledged
 from shared.settings import Settings
 from shared.status import ArticleStatus, StatusStore
@@ -110,18 +111,12 @@ async def _tolerant_parser(
     except Exception as exc:  # noqa: BLE001 - any parse failure is the entry's fault
         raw = msg.get("data")
         fields = (
-            {_safe_text(k): _safe_text(v) for k, v in raw.items()}
+            {as_text(k, "backslashreplace"): as_text(v, "backslashreplace") for k, v in raw.items()}
             if isinstance(raw, Mapping)
             else {}
         )
         marker = {UNPARSEABLE: f"entry cannot be decoded: {exc}", "fields": fields}
         return await original({**msg, "data": {"data": json.dumps(marker).encode()}})
-
-
-def _safe_text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    return str(value)
 
 
 class StageRunner(Generic[EventT]):
@@ -283,7 +278,7 @@ class StageRunner(Generic[EventT]):
                 "reason": reason,
                 "error": type(exc).__name__,
                 "attempts": str(attempts or await msg.get_delivery_count()),
-                "entry_id": _safe_text(entry_ids[0]),
+                "entry_id": as_text(entry_ids[0]),
                 "payload": json.dumps(body, default=str),
                 "failed_at": str(time.time()),
                 "trace_id": current_trace_id() or "",
