@@ -12,7 +12,9 @@ from shared.schemas import ArticleExtracted
 from shared.search.query import QueryError
 
 MAX_LIMIT = 100
-FACET_FIELDS = ("person", "organization", "place", "source", "lang", "story")
+ENTITY_FIELDS = ("person", "organization", "place")
+"""Entity types, which are also the names of their filters and facets."""
+FACET_FIELDS = (*ENTITY_FIELDS, "source", "lang", "story")
 FACET_SIZE = 10
 Sort = Literal["relevance", "date"]
 
@@ -35,6 +37,9 @@ class SearchQuery:
     cursor: str | None = None
 
     def __post_init__(self) -> None:
+        if self.source is not None:
+            # Frozen: normalised once here so every backend compares the same spelling.
+            object.__setattr__(self, "source", normalise_source(self.source))
         if not 1 <= self.limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
         if self.date_from and self.date_to and self.date_from > self.date_to:
@@ -126,11 +131,16 @@ def decode_cursor(cursor: str) -> list[Any]:
     return values
 
 
+def normalise_source(host: str) -> str:
+    """A site as newsflow names it: the host, lower-case, without `www.`."""
+    return host.strip().lower().removeprefix("www.")
+
+
 def source_of(url: str) -> str:
-    """The site an article comes from: its host, lower-case, without `www.`."""
+    """The site an article comes from."""
     from urllib.parse import urlsplit
 
-    return (urlsplit(url).hostname or "").lower().removeprefix("www.")
+    return normalise_source(urlsplit(url).hostname or "")
 
 
 def highlight(text: str, words: list[str], width: int = 200) -> str:

@@ -31,6 +31,7 @@ from psycopg_pool import ConnectionPool
 
 from shared.schemas import ArticleExtracted
 from shared.search.base import (
+    ENTITY_FIELDS,
     FACET_FIELDS,
     FACET_SIZE,
     EntityCount,
@@ -145,7 +146,6 @@ ON CONFLICT (id) DO UPDATE SET
     indexed_at = now()
 RETURNING revision
 """
-_ENTITY_TYPES = ("person", "organization", "place")
 _META_COLUMNS = {"source": "source", "lang": "language", "story": "story_id"}
 _QUERY_ERRORS = (
     psycopg.errors.SyntaxError,
@@ -387,7 +387,7 @@ class PostgresIndex:
             )
         else:
             matched = _Matched(where="TRUE", score="0::numeric")
-        for kind in _ENTITY_TYPES:
+        for kind in ENTITY_FIELDS:
             for i, name in enumerate(getattr(query, kind)):
                 key = f"{kind}{i}"
                 matched.where += (
@@ -396,7 +396,7 @@ class PostgresIndex:
                 )
                 matched.params[key] = _text(name)
         for column, value in (
-            ("source", query.source.lower().removeprefix("www.") if query.source else None),
+            ("source", query.source),
             ("language", query.lang),
             ("story_id", query.story),
         ):
@@ -487,7 +487,7 @@ class PostgresIndex:
             ") ranked WHERE r <= %(facet_size)s ORDER BY field, r",
             {
                 **matched.params,
-                "facet_types": [f for f in FACET_FIELDS if f in _ENTITY_TYPES],
+                "facet_types": [f for f in FACET_FIELDS if f in ENTITY_FIELDS],
                 "facet_size": FACET_SIZE,
             },
         ).fetchall()

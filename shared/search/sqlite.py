@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.schemas import ArticleExtracted
 from shared.search.base import (
+    ENTITY_FIELDS,
     FACET_FIELDS,
     FACET_SIZE,
     EntityCount,
@@ -85,7 +86,6 @@ ON CONFLICT(id) DO UPDATE SET
     indexed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
 RETURNING revision
 """
-_ENTITY_TYPES = {"person": "person", "organization": "organization", "place": "place"}
 
 
 def article_row(article: ArticleExtracted) -> dict[str, Any]:
@@ -178,7 +178,7 @@ class SQLiteIndex:
                 "SELECT a.rowid, a.id, 0.0,"
                 " coalesce(a.published, '') AS published FROM articles a WHERE 1"
             )
-        for kind in _ENTITY_TYPES:
+        for kind in ENTITY_FIELDS:
             for name in getattr(query, kind):
                 sql += (
                     " AND a.id IN (SELECT article_id FROM article_entities"
@@ -186,7 +186,7 @@ class SQLiteIndex:
                 )
                 params += [kind, name]
         for column, value in (
-            ("a.source", query.source.lower().removeprefix("www.") if query.source else None),
+            ("a.source", query.source),
             ("a.language", query.lang),
             ("a.story_id", query.story),
         ):
@@ -255,7 +255,7 @@ class SQLiteIndex:
     def _facets(self) -> dict[str, list[FacetCount]]:
         facets: dict[str, list[FacetCount]] = {}
         for name in FACET_FIELDS:
-            if name in _ENTITY_TYPES:
+            if name in ENTITY_FIELDS:
                 sql = (
                     "SELECT e.name AS value, count(*) AS n FROM temp.matched m"
                     # CROSS JOIN keeps matched outer: each row probes the entity key.
