@@ -67,13 +67,14 @@ return 1
 """.replace("TERMINAL_RANK", str(_TERMINAL_RANK))
 
 # KEYS[1] article hash; ARGV[1] 1 to replace an existing status; ARGV[2..] field, value pairs.
+# Returns {1, 'queued'} when it recorded the article, {0, status} when it was already known.
 _SUBMIT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if ARGV[1] ~= '1' then return 0 end
+  if ARGV[1] ~= '1' then return {0, redis.call('HGET', KEYS[1], 'status')} end
   redis.call('DEL', KEYS[1])
 end
 redis.call('HSET', KEYS[1], 'rank', '0', unpack(ARGV, 2))
-return 1
+return {1, 'queued'}
 """
 
 
@@ -97,6 +98,17 @@ class StatusStore:
         self, article_id: str, url: str, *, trace_id: str | None = None, replace: bool = False
     ) -> bool:
         """Record a new article as `queued`. Returns False if it was known and not replaced."""
+        created, _ = await self._record(article_id, url, trace_id=trace_id, replace=replace)
+        return created
+
+    async def ensure(self, article_id: str, url: str, *, trace_id: str | None = None) -> str:
+        """Record the article as `queued` unless known; its status either way (one round trip)."""
+        _, status = await self._record(article_id, url, trace_id=trace_id, replace=False)
+        return status
+
+    async def _record(
+        self, article_id: str, url: str, *, trace_id: str | None, replace: bool
+    ) -> tuple[bool, str]:
         fields = {
             "id": article_id,
             "url": url,
@@ -104,10 +116,10 @@ class StatusStore:
             "submitted_at": time.time(),
             "trace_id": trace_id,
         }
-        created = await self._submit(
+        created, status = await self._submit(
             keys=[article_key(article_id)], args=["1" if replace else "0", *_pairs(fields)]
         )
-        return bool(created)
+        return bool(created), as_text(status)
 
     async def advance(
         self,
@@ -131,13 +143,6 @@ class StatusStore:
             args=[str(status.rank), status.value, str(len(timings)), *_pairs(timings), *values],
         )
         return bool(moved)
-
-    async def set_if_missing(self, article_id: str, **fields: Any) -> None:
-        """Fill fields only where absent (a trace id for a plain-XADD article, say)."""
-        key = article_key(article_id)
-        for name, value in fields.items():
-            if value is not None:
-                await self._redis.hsetnx(key, name, str(value))
 
     async def get(self, article_id: str) -> dict[str, str] | None:
         raw = await self._redis.hgetall(article_key(article_id))

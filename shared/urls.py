@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from shared.errors import PermanentError
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 _TRACKING_PARAMS = frozenset(
     {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_ga", "ref_src"}
 )
@@ -42,7 +42,7 @@ def canonical_url(url: str) -> str:
     except ValueError as exc:
         raise InvalidUrl(f"URL is malformed: {exc}") from exc
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
+    if scheme not in DEFAULT_PORTS:
         raise InvalidUrl(f"URL scheme must be http or https, not {scheme or 'missing'!r}")
     host = (parts.hostname or "").rstrip(".")
     if not host:
@@ -54,7 +54,7 @@ def canonical_url(url: str) -> str:
     except UnicodeError as exc:
         raise InvalidUrl(f"URL host is not a valid name: {exc}") from exc
     netloc = f"[{host}]" if ":" in host else host
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
+    if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
     query = urlencode(
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.streams import STAGES
@@ -14,8 +15,6 @@ def _number(value: str | None) -> float | None:
 
 
 def _timestamp(value: str | None) -> str | None:
-    from datetime import UTC, datetime
-
     seconds = _number(value)
     return datetime.fromtimestamp(seconds, UTC).isoformat() if seconds is not None else None
 

@@ -13,8 +13,7 @@ import socket
 from urllib.parse import urlsplit
 
 from shared.errors import PermanentError, RetryableError
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+from shared.urls import DEFAULT_PORTS
 
 
 class AddressRefused(PermanentError):
@@ -31,7 +30,7 @@ def is_public_address(address: str) -> bool:
 def host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
-    return host, parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    return host, parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
 
 
 class AddressGuard:

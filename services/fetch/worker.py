@@ -65,10 +65,9 @@ class FetchHandler:
     async def handle(self, event: UrlSubmitted, ctx: StageContext) -> Outcome | None:
         assert self._client is not None
         # A plain XADD entry has no status yet; an API entry has one already.
-        await ctx.status.submit(event.article_id, event.url, trace_id=current_trace_id())
-        state = await ctx.status.get(event.article_id) or {}
-        if state.get("status") != ArticleStatus.QUEUED and not event.force:
-            log.info("already known", status=state.get("status"))
+        status = await ctx.status.ensure(event.article_id, event.url, trace_id=current_trace_id())
+        if status != ArticleStatus.QUEUED and not event.force:
+            log.info("already known", status=status)
             return None
         page = await fetch_page(event.url, self._client, self._guard, self._settings)
         key, digest = await store_html(
