@@ -95,6 +95,24 @@ class StageHandler(Protocol, Generic[EventT]):
     async def stop(self) -> None: ...
 
 
+class BaseStageHandler(Generic[EventT]):
+    """Defaults for a `StageHandler`: parse by schema, nothing to start or stop, one at a time."""
+
+    event_type: type[EventT]
+    concurrency = 1
+    """One at a time suits CPU-bound stages (clean, extract: more would only contend for the
+    GIL, and spaCy keeps one pipeline per process); I/O-bound stages raise it."""
+
+    def parse(self, body: Any) -> EventT:
+        return self.event_type.model_validate(body)
+
+    async def start(self, ctx: StageContext) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     problems = [
         f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()

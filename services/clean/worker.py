@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from faststream import FastStream
 
@@ -14,24 +13,15 @@ from shared.schemas import ArticleCleaned, PageFetched
 from shared.settings import Settings
 from shared.status import ArticleStatus
 from shared.streams import CLEAN as STAGE
-from shared.worker import Outcome, StageContext, StageRunner
+from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
 
 
-class CleanHandler:
+class CleanHandler(BaseStageHandler[PageFetched]):
+    event_type = PageFetched
     done = ArticleStatus.CLEANED
-    concurrency = 1  # CPU-bound: more would only contend for the GIL
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-
-    def parse(self, body: Any) -> PageFetched:
-        return PageFetched.model_validate(body)
-
-    async def start(self, ctx: StageContext) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
 
     async def handle(self, event: PageFetched, ctx: StageContext) -> Outcome:
         html = await load_html(ctx.redis, event.html_key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from faststream import FastStream
 
@@ -13,27 +13,21 @@ from shared.schemas import ArticleCleaned, ArticleExtracted
 from shared.settings import Settings
 from shared.status import ArticleStatus
 from shared.streams import EXTRACT as STAGE
-from shared.worker import Outcome, StageContext, StageRunner
+from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
 
 if TYPE_CHECKING:
     from spacy.language import Language
 
 
-class ExtractHandler:
+class ExtractHandler(BaseStageHandler[ArticleCleaned]):
+    event_type = ArticleCleaned
     done = ArticleStatus.EXTRACTED
-    concurrency = 1  # CPU-bound, and one spaCy pipeline per process
 
     def __init__(self) -> None:
         self._nlp: Language | None = None
 
-    def parse(self, body: Any) -> ArticleCleaned:
-        return ArticleCleaned.model_validate(body)
-
     async def start(self, ctx: StageContext) -> None:
         self._nlp = await asyncio.to_thread(load_model)
-
-    async def stop(self) -> None:
-        return None
 
     async def handle(self, event: ArticleCleaned, ctx: StageContext) -> Outcome:
         entities = await asyncio.to_thread(recognise_entities, event.content.text, self._nlp)

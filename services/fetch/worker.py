@@ -19,7 +19,7 @@ from shared.status import ArticleStatus
 from shared.streams import FETCH as STAGE
 from shared.telemetry import current_trace_id
 from shared.urls import article_id, canonical_url
-from shared.worker import Outcome, StageContext, StageRunner
+from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
 
 log = structlog.get_logger("newsflow.fetch")
 
@@ -43,7 +43,8 @@ def parse_ingest_entry(body: Any) -> UrlSubmitted:
     )
 
 
-class FetchHandler:
+class FetchHandler(BaseStageHandler[UrlSubmitted]):
+    event_type = UrlSubmitted
     done = ArticleStatus.FETCHED
 
     def __init__(self, settings: Settings) -> None:

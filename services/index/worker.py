@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from faststream import FastStream
 
@@ -14,10 +13,11 @@ from shared.search import SearchIndex, open_index
 from shared.settings import Settings
 from shared.status import ArticleStatus
 from shared.streams import INDEX as STAGE
-from shared.worker import Outcome, StageContext, StageRunner
+from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
 
 
-class IndexHandler:
+class IndexHandler(BaseStageHandler[ArticleExtracted]):
+    event_type = ArticleExtracted
     done = ArticleStatus.INDEXED
 
     def __init__(self, settings: Settings) -> None:
@@ -25,9 +25,6 @@ class IndexHandler:
         self.concurrency = settings.index_batch_size
         self._index: SearchIndex | None = None
         self.writer: BatchWriter | None = None
-
-    def parse(self, body: Any) -> ArticleExtracted:
-        return ArticleExtracted.model_validate(body)
 
     async def start(self, ctx: StageContext) -> None:
         self._index = await asyncio.to_thread(open_index, self._settings.search_index_url)

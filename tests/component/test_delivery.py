@@ -4,7 +4,6 @@ after the set attempts, good entries flow past them, nothing stays pending."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -14,7 +13,7 @@ from shared.schemas import UrlSubmitted
 from shared.settings import Settings
 from shared.status import ArticleStatus, StatusStore
 from shared.streams import Stage, article_key
-from shared.worker import Outcome, StageContext, StageRunner
+from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
 from tests.component.helpers import running, text_fields, wait_for_entries, wait_for_status
 
 pytestmark = pytest.mark.component
@@ -22,23 +21,15 @@ pytestmark = pytest.mark.component
 PROBE = Stage("probe", reads="test:probe:in", writes="test:probe:out")
 
 
-class ProbeHandler:
+class ProbeHandler(BaseStageHandler[UrlSubmitted]):
     """Passes URLs on unchanged, except those containing `fail`, which always raise."""
 
+    event_type = UrlSubmitted
     done = ArticleStatus.FETCHED
     concurrency = 4
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
-
-    def parse(self, body: Any) -> UrlSubmitted:
-        return UrlSubmitted.model_validate(body)
-
-    async def start(self, ctx: StageContext) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
 
     async def handle(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
         self.calls[event.article_id] = self.calls.get(event.article_id, 0) + 1
