@@ -70,8 +70,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from shared.worker import run_stage
 
     module = importlib.import_module(f"services.{args.stage}.worker")
-    run_stage(STAGES[args.stage], settings, module.create_handler(settings))
-    return 0
+    return run_stage(STAGES[args.stage], settings, module.create_handler(settings))
 
 
 def _request(method: str, url: str, **kwargs: Any) -> Any:

@@ -2,8 +2,8 @@
 
 Streams are trimmed only below what every consumer group on them has acknowledged
 (`XTRIM MINID`), never by length: `MAXLEN` would drop unread and pending entries silently.
-Memory is protected instead by refusing new work at the door while the ingest backlog is
-over its limit (the API answers 429 with Retry-After).
+Memory is protected instead by refusing new work at the door while the pipeline's backlog
+is over its limit (the API answers 429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from shared.redis_values import as_text, stream_id_order
+from shared.streams import STAGES
 
 
 def _next_id(entry_id: str) -> str:
@@ -59,6 +60,18 @@ async def backlog(redis: Redis, stream: str, group: str) -> int:
             waiting = int(lag) if lag is not None else int(await redis.xlen(stream))
             return waiting + int(info.get("pending", 0))
     return int(await redis.xlen(stream))
+
+
+async def pipeline_backlog(redis: Redis) -> int:
+    """Articles waiting anywhere in the pipeline: the sum of every stage's backlog.
+
+    Counting only the ingest stream would let a stalled later stage (say extract) fill
+    memory with cleaned text while fetch keeps the ingest backlog short.
+    """
+    total = 0
+    for stage in STAGES.values():
+        total += await backlog(redis, stage.reads, stage.group)
+    return total
 
 
 async def remove_idle_consumers(

@@ -59,7 +59,10 @@ class Settings(BaseSettings):
     ingest_backlog_limit: int = Field(
         default=100_000,
         ge=1,
-        description="Unfinished ingest entries at which the API answers 429 to new submissions.",
+        description=(
+            "Articles waiting anywhere in the pipeline (unread plus pending, summed over"
+            " the stages) at which the API answers 429 to new submissions."
+        ),
     )
 
     # Fetch.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -147,6 +148,10 @@ class StageRunner(Generic[EventT]):
         self.tracer_provider = setup_tracing(stage.name, settings)
         self.broker = create_broker(settings, self.tracer_provider, stage.name)
         self._ctx: StageContext | None = None
+        self._app: FastStream | None = None
+        self.owns_stop_signals = False
+        """Set when this runner is the process's main program (`run_stage`)."""
+        self.stop_requested = False
         self.consumer = consumer = consumer_name(stage.name)
         reader = StreamSub(
             stage.reads,
@@ -179,6 +184,8 @@ class StageRunner(Generic[EventT]):
             await ensure_group(redis, self.stage.reads, self.stage.group)
             self._ctx = StageContext(self.settings, redis, StatusStore(redis), self.broker)
             await self.handler.start(self._ctx)
+            if self.owns_stop_signals:
+                self._take_over_stop_signals()
             trimmer = asyncio.create_task(self._trim_periodically(redis))
             log.info("stage started", reads=self.stage.reads, group=self.stage.group)
             try:
@@ -211,11 +218,28 @@ class StageRunner(Generic[EventT]):
                 log.info("removed idle consumers", consumers=gone)
 
     def app(self) -> FastStream:
-        return FastStream(
-            self.broker,
-            lifespan=self.lifespan,
-            logger=logging.getLogger(f"newsflow.broker.{self.stage.name}"),
-        )
+        if self._app is None:
+            self._app = FastStream(
+                self.broker,
+                lifespan=self.lifespan,
+                logger=logging.getLogger(f"newsflow.broker.{self.stage.name}"),
+            )
+        return self._app
+
+    def _take_over_stop_signals(self) -> None:
+        """Record that a stop was asked for, then stop as FastStream would.
+
+        FastStream also ends the app when a subscriber meets an error it cannot read past (its
+        stream or group was deleted); knowing which happened lets `run_stage` exit non-zero
+        in that case, so a supervisor restarts the stage and the group is recreated.
+        """
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.request_stop)
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+        self.app().exit()
 
     async def _consume(self, body: Any, msg: RedisStreamMessage) -> None:
         ctx = self.ctx
@@ -312,8 +336,26 @@ class StageRunner(Generic[EventT]):
             )
 
 
-def run_stage(stage: Stage, settings: Settings, handler: StageHandler[Any]) -> None:
-    """Run one stage until SIGINT or SIGTERM."""
+EXIT_SUBSCRIBER_STOPPED = 3
+
+
+def run_stage(stage: Stage, settings: Settings, handler: StageHandler[Any]) -> int:
+    """Run one stage until SIGINT or SIGTERM; returns the process exit status.
+
+    0 after a requested stop; `EXIT_SUBSCRIBER_STOPPED` when the stage stopped by itself
+    (its stream or consumer group was deleted under it), so that `newsflow up`, Docker or
+    Kubernetes restart it and the group is created again.
+    """
     configure_logging(settings, stage=stage.name)
     runner = StageRunner(stage, settings, handler)
+    runner.owns_stop_signals = True
     asyncio.run(runner.app().run())
+    if runner.stop_requested:
+        return 0
+    log.error(
+        "stage stopped without being asked to; exiting so it is restarted",
+        stream=stage.reads,
+        group=stage.group,
+        exit_status=EXIT_SUBSCRIBER_STOPPED,
+    )
+    return EXIT_SUBSCRIBER_STOPPED

@@ -10,12 +10,13 @@ import os
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 import pytest
 from redis.asyncio import Redis
@@ -78,8 +79,13 @@ class _PageHandler(SimpleHTTPRequestHandler):
             "/gone": (404, "text/html", b"<html><body>Not found</body></html>"),
             "/tiny.html": (200, "text/html", b"<html><body><p>Short.</p></body></html>"),
         }
-        if self.path in routes:
-            code, content_type, body = routes[self.path]
+        path, _, query = self.path.partition("?")
+        if path == "/slow":
+            # Answers after `?seconds=N`: a page still downloading when a test acts.
+            time.sleep(float(parse_qs(query).get("seconds", ["1"])[0]))
+            path = "/tiny.html"
+        if path in routes:
+            code, content_type, body = routes[path]
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

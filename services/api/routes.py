@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from services.api.views import article_view
 from shared.dead import DeadLetters, UnknownDeadLetter, stream_stats
 from shared.errors import PermanentError
-from shared.retention import backlog
+from shared.retention import pipeline_backlog
 from shared.schemas import UrlSubmitted
 from shared.search import (
     MAX_LIMIT,
@@ -33,7 +33,7 @@ from shared.search import (
 )
 from shared.search.base import Sort
 from shared.status import ArticleStatus, StatusStore
-from shared.streams import FETCH, INGEST
+from shared.streams import INGEST
 from shared.telemetry import ATTR_ARTICLE_ID, ATTR_URL, current_trace_id
 from shared.urls import article_id, canonical_url
 
@@ -108,7 +108,7 @@ SEARCH_PARAMETERS = frozenset(
     "/v1/articles",
     status_code=202,
     response_model=SubmitResponse,
-    responses={429: {"description": "Ingest backlog over its limit; see Retry-After"}},
+    responses={429: {"description": "Pipeline backlog over its limit; see Retry-After"}},
 )
 async def submit_articles(request: SubmitRequest, state: State) -> SubmitResponse | JSONResponse:
     """Queue URLs for ingestion, answering in request order.
@@ -127,11 +127,11 @@ async def submit_articles(request: SubmitRequest, state: State) -> SubmitRespons
             problems.append({"loc": ["body", "urls", position], "msg": exc.reason, "input": url})
     if problems:
         raise HTTPException(422, detail=problems)
-    waiting = await backlog(state.redis, INGEST, FETCH.group)
+    waiting = await pipeline_backlog(state.redis)
     if waiting >= state.backlog_limit:
         # Refuse at the door rather than let the queue outgrow memory; nothing is queued.
         return JSONResponse(
-            {"detail": f"ingest backlog is full ({waiting} URLs waiting); retry later"},
+            {"detail": f"pipeline backlog is full ({waiting} articles waiting); retry later"},
             status_code=429,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )

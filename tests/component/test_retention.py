@@ -10,9 +10,9 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.broker import ensure_group
-from shared.retention import backlog, trim_acknowledged
+from shared.retention import backlog, pipeline_backlog, trim_acknowledged
 from shared.settings import Settings
-from shared.streams import FETCH, INGEST
+from shared.streams import EXTRACT, FETCH, INGEST, STAGES
 from tests.component.helpers import api_client
 
 pytestmark = pytest.mark.component
@@ -78,11 +78,31 @@ async def test_api_answers_429_while_the_backlog_is_full(
     refused = await small_api.post("/v1/articles", json={"urls": ["https://example.com/late"]})
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "30"
-    assert "backlog is full (3 URLs waiting)" in refused.json()["detail"]
+    assert "backlog is full (3 articles waiting)" in refused.json()["detail"]
     assert await redis.xlen(INGEST) == 3  # nothing queued by the refused request
     # Once the fetch group has finished entries, submissions are accepted again.
     await redis.xack(INGEST, FETCH.group, *await _read(redis, INGEST, FETCH.group, 10))
     again = await small_api.post("/v1/articles", json={"urls": ["https://example.com/late"]})
+    assert again.status_code == 202
+
+
+async def test_the_backlog_counts_articles_waiting_at_any_stage(
+    small_api: httpx.AsyncClient, redis: Redis
+) -> None:
+    """A stalled later stage fills memory as surely as a stalled fetch: both count."""
+    for stage in STAGES.values():
+        await ensure_group(redis, stage.reads, stage.group)
+    await redis.xadd(INGEST, {"url": "https://example.com/waiting-for-fetch"})
+    for n in range(2):
+        await redis.xadd(EXTRACT.reads, {"data": f"cleaned {n}"})
+    assert await pipeline_backlog(redis) == 3
+    refused = await small_api.post("/v1/articles", json={"urls": ["https://example.com/new"]})
+    assert refused.status_code == 429
+    await redis.xack(
+        EXTRACT.reads, EXTRACT.group, *await _read(redis, EXTRACT.reads, EXTRACT.group, 5)
+    )
+    assert await pipeline_backlog(redis) == 1
+    again = await small_api.post("/v1/articles", json={"urls": ["https://example.com/new"]})
     assert again.status_code == 202
 
 
