@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -20,19 +19,18 @@ import redis
 
 from shared.streams import INGEST, dead_letter_stream
 from shared.urls import article_id, canonical_url
-from tests.conftest import PageServer, free_port
+from tests.conftest import PageServer
+from tests.e2e.harness import REPO, Newsflow, newsflow_up
 from tests.e2e.otlp import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 PAGES_2019 = [
     "tass-2019-lavrov-rovaniemi.html",
     "eirns-2019-lavrov-pompeo-finland.html",
     "7dnews-2019-pompeo-lavrov-sochi.html",
 ]
 PAGES_2017 = ["usatoday-2017-putin-trump-call.html", "tass-2017-peskov-phone-call.html"]
-TERMINAL = {"indexed", "failed", "skipped"}
 SERVICES = [
     "newsflow-api",
     "newsflow-fetch",
@@ -43,79 +41,31 @@ SERVICES = [
 
 
 @dataclass
-class Newsflow:
-    process: subprocess.Popen[bytes]
-    api: str
-    redis_port: int
-    api_port: int
+class Traced:
+    """`newsflow up` with its traces exported to a receiver in the test."""
+
+    newsflow: Newsflow
     traces: OtlpReceiver
-    log: Path
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(f"{self.api}{path}", params=params, timeout=10)
-        response.raise_for_status()
-        return response.json()
-
-    def wait_terminal(self, ident: str, timeout: float = 90.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            view: dict[str, Any] = self.get(f"/v1/articles/{ident}")
-            if view["status"] in TERMINAL:
-                return view
-            time.sleep(0.2)
-        raise AssertionError(
-            f"article {ident} did not finish: {view}\n{self.log.read_text()[-4000:]}"
-        )
-
-
-def _wait_healthy(api: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"newsflow up exited early:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{api}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"API did not become healthy:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")
-def newsflow(
-    page_server: PageServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Newsflow]:
-    data_dir = tmp_path_factory.mktemp("newsflow-data")
+def traced(page_server: PageServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traced]:
     traces = OtlpReceiver()
     traces.start()
-    redis_port, api_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "OTEL_"))}
-    env |= {
-        "NEWSFLOW_DATA_DIR": str(data_dir),
-        "NEWSFLOW_EMBEDDED_REDIS_PORT": str(redis_port),
-        "NEWSFLOW_API_PORT": str(api_port),
+    env = {
         "NEWSFLOW_FETCH_ALLOW": page_server.host_port,
-        "NEWSFLOW_LOG_FORMAT": "json",
         "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
     }
-    log = data_dir / "newsflow.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"], cwd=REPO, env=env, stdout=out, stderr=out
-        )
-    api = f"http://127.0.0.1:{api_port}"
     try:
-        _wait_healthy(api, process, log)
-        yield Newsflow(process, api, redis_port, api_port, traces, log)
+        with newsflow_up(tmp_path_factory.mktemp("newsflow-data"), env) as running:
+            yield Traced(running, traces)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
         traces.stop()
+
+
+@pytest.fixture(scope="module")
+def newsflow(traced: Traced) -> Newsflow:
+    return traced.newsflow
 
 
 @pytest.fixture(scope="module")
@@ -168,20 +118,20 @@ def _service_chain(span: ReceivedSpan, spans: dict[str, ReceivedSpan]) -> list[s
     return chain
 
 
-def _wait_for_trace(newsflow: Newsflow, trace_id: str, services: set[str]) -> list[ReceivedSpan]:
+def _wait_for_trace(traces: OtlpReceiver, trace_id: str, services: set[str]) -> list[ReceivedSpan]:
     deadline = time.monotonic() + 20
     while True:
-        spans = newsflow.traces.trace(trace_id)
+        spans = traces.trace(trace_id)
         if services <= {span.service for span in spans} or time.monotonic() > deadline:
             return spans
         time.sleep(0.2)
 
 
 def test_each_article_is_one_trace_from_api_to_index(
-    newsflow: Newsflow, indexed: dict[str, dict[str, Any]]
+    traced: Traced, indexed: dict[str, dict[str, Any]]
 ) -> None:
     for view in indexed.values():
-        spans = _wait_for_trace(newsflow, view["trace_id"], set(SERVICES))
+        spans = _wait_for_trace(traced.traces, view["trace_id"], set(SERVICES))
         assert {span.service for span in spans} == set(SERVICES)
         by_id = {span.span_id: span for span in spans}
         roots = [span for span in spans if span.parent_id not in by_id]
@@ -195,8 +145,9 @@ def test_each_article_is_one_trace_from_api_to_index(
 
 
 def test_plain_xadd_ingest_is_fetched_like_a_posted_url(
-    newsflow: Newsflow, page_server: PageServer
+    traced: Traced, page_server: PageServer
 ) -> None:
+    newsflow = traced.newsflow
     url = page_server.url("usatoday-2017-putin-trump-call.html?via=redis")
     client = redis.Redis(port=newsflow.redis_port)
     try:
@@ -206,7 +157,7 @@ def test_plain_xadd_ingest_is_fetched_like_a_posted_url(
     view = newsflow.wait_terminal(article_id(canonical_url(url)))
     assert view["status"] == "indexed"
     assert view["url"] == canonical_url(url)
-    spans = _wait_for_trace(newsflow, view["trace_id"], set(SERVICES[1:]))
+    spans = _wait_for_trace(traced.traces, view["trace_id"], set(SERVICES[1:]))
     assert {span.service for span in spans} == set(SERVICES[1:])
 
 
@@ -279,31 +230,14 @@ def test_cli_shows_streams_and_dead_letters(newsflow: Newsflow, page_server: Pag
     assert any(ident in line and "HTTP 404" in line for line in dead.stdout.splitlines())
 
 
-def _children(pid: int) -> dict[int, str]:
-    """Child processes of `pid` by pid, with their command lines."""
-    found: dict[int, str] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
-            found[int(child)] = cmdline.decode()
-    return found
-
-
-def _stage_pid(newsflow: Newsflow, stage: str) -> int | None:
-    for pid, cmdline in _children(newsflow.process.pid).items():
-        if cmdline.rstrip().endswith(f"worker {stage}"):
-            return pid
-    return None
-
-
 def test_a_killed_stage_is_restarted_and_work_goes_on(
     newsflow: Newsflow, page_server: PageServer
 ) -> None:
-    victim = _stage_pid(newsflow, "clean")
+    victim = newsflow.stage_pid("clean")
     assert victim is not None
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while (replacement := _stage_pid(newsflow, "clean")) in (None, victim):
+    while (replacement := newsflow.stage_pid("clean")) in (None, victim):
         assert time.monotonic() < deadline, "clean stage was not restarted"
         time.sleep(0.2)
     url = page_server.url("eirns-2019-lavrov-pompeo-finland.html?after=restart")
