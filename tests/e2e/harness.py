@@ -105,6 +105,7 @@ def newsflow_up(
         base["NEWSFLOW_EMBEDDED_REDIS_PORT"] = str(redis_port)
     else:
         base["NEWSFLOW_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "newsflow.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
