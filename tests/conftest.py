@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from services.supervisor import start_valkey
 from shared.settings import Settings
+from tests.corpus import article_html
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 
@@ -84,6 +85,9 @@ class _PageHandler(SimpleHTTPRequestHandler):
             # Answers after `?seconds=N`: a page still downloading when a test acts.
             time.sleep(float(parse_qs(query).get("seconds", ["1"])[0]))
             path = "/tiny.html"
+        if path.startswith("/generated/") and path.endswith(".html"):
+            number = path.removeprefix("/generated/").removesuffix(".html")
+            routes[path] = (200, "text/html; charset=utf-8", article_html(int(number)))
         if path in routes:
             code, content_type, body = routes[path]
             self.send_response(code)
