@@ -8,7 +8,7 @@ is done. This module owns delivery:
   longer than `claim_idle_ms`) share one handler;
 - the next event is published from inside the handler, so its trace continues this one;
 - `RetryableError` and unexpected errors leave the entry pending (the reclaimer retries it)
-  until `max_deliveries`, then it is dead-lettered;
+  until `max_deliveries`, then it is dead-lettered; each attempt logs one warning line;
 - `PermanentError` dead-letters at once; `NotAnArticle` ends the article `skipped`;
 - a dead letter is written before the entry is acked, so nothing is lost between the two.
 """
@@ -34,7 +34,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.broker import consumer_name, create_broker, ensure_group
-from shared.errors import NotAnArticle, PermanentError
+from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.logs import configure_logging
 from shared.redis_values import as_text
 from shared.retention import remove_idle_consumers, trim_acknowledged
@@ -292,8 +292,17 @@ class StageRunner(Generic[EventT]):
             attempts = await msg.get_delivery_count()
             if attempts < self.settings.max_deliveries:
                 span.set_attribute(ATTR_OUTCOME, "retry")
-                log.warning("will retry", attempts=attempts, error=str(exc) or type(exc).__name__)
-                raise
+                log.warning(
+                    "will retry",
+                    attempts=attempts,
+                    error=str(exc) or type(exc).__name__,
+                    # An expected, retryable failure needs no traceback; anything else is a bug.
+                    exc_info=not isinstance(exc, RetryableError),
+                )
+                # Left pending for the reclaimer. Nacking (a no-op on the server) rather than
+                # raising keeps FastStream from logging a full traceback for every attempt.
+                await msg.nack()
+                return
             span.set_attribute(ATTR_OUTCOME, "failed")
             await self._dead_letter(msg, body, article_id, exc, attempts=attempts)
         finally:

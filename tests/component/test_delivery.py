@@ -3,6 +3,7 @@ after the set attempts, good entries flow past them, nothing stays pending."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -43,7 +44,7 @@ def _event(ident: str, url: str) -> UrlSubmitted:
 
 
 async def test_poison_entries_are_dead_lettered_and_good_ones_pass(
-    redis: Redis, settings: Settings
+    redis: Redis, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     handler = ProbeHandler()
     runner = StageRunner(PROBE, settings, handler)
@@ -80,6 +81,8 @@ async def test_poison_entries_are_dead_lettered_and_good_ones_pass(
     assert all(d["stage"] == "probe" for d in dead)
     pending = await redis.xpending(PROBE.reads, PROBE.group)
     assert pending["pending"] == 0
+    # Each retry is one warning line from the stage, not an error with a traceback.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_status_only_moves_forward(redis: Redis) -> None:
