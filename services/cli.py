@@ -34,13 +34,24 @@ def _print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
+def parse_scale(value: str) -> tuple[str, int]:
+    """`STAGE=N` from the command line, e.g. `extract=2`."""
+    stage, _, count = value.partition("=")
+    if stage not in STAGES or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected STAGE=N with STAGE one of {', '.join(STAGES)} and N at least 1,"
+            f" got {value!r}"
+        )
+    return stage, int(count)
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from services.supervisor import StartupError, Supervisor
     from shared.logs import configure_logging
 
     configure_logging(settings, process="up")
     try:
-        return Supervisor(settings).run()
+        return Supervisor(settings, dict(args.scale)).run()
     except StartupError as exc:
         print(f"newsflow: {exc}", file=sys.stderr)
         return 1
@@ -242,9 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("up", help="start Valkey (embedded), the stages and the API").set_defaults(
-        func=cmd_up
+    up = commands.add_parser("up", help="start Valkey (embedded), the stages and the API")
+    up.add_argument(
+        "--scale",
+        type=parse_scale,
+        action="append",
+        default=[],
+        metavar="STAGE=N",
+        help="run N worker processes for STAGE (repeatable), e.g. --scale extract=2",
     )
+    up.set_defaults(func=cmd_up)
     commands.add_parser("api", help="run the HTTP API").set_defaults(func=cmd_api)
     worker = commands.add_parser("worker", help="run one pipeline stage")
     worker.add_argument("stage", choices=sorted(STAGES))

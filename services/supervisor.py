@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,12 +98,16 @@ def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, scale: Mapping[str, int] | None = None) -> None:
+        """`scale` gives the number of worker processes per stage (default one each)."""
         self.settings = settings
         self._stopping = False
         python = sys.executable
+        counts = dict.fromkeys(STAGES, 1) | dict(scale or {})
         self.children = [
-            Child(name, [python, "-m", "services.cli", "worker", name]) for name in STAGES
+            Child(name if n == 1 else f"{name}-{n}", [python, "-m", "services.cli", "worker", name])
+            for name in STAGES
+            for n in range(1, counts[name] + 1)
         ] + [Child("api", [python, "-m", "services.cli", "api"])]
 
     def _request_stop(self, signum: int, _: object) -> None:

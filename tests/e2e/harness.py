@@ -49,12 +49,17 @@ class Newsflow:
             f"article {ident} did not finish: {view}\n{self.log.read_text()[-4000:]}"
         )
 
+    def stage_pids(self, stage: str) -> list[int]:
+        """The pids of the stage's running worker processes."""
+        return [
+            pid
+            for pid, cmdline in children(self.process.pid).items()
+            if cmdline.rstrip().endswith(f"worker {stage}")
+        ]
+
     def stage_pid(self, stage: str) -> int | None:
-        """The pid of the stage's worker process, if one is running."""
-        for pid, cmdline in children(self.process.pid).items():
-            if cmdline.rstrip().endswith(f"worker {stage}"):
-                return pid
-        return None
+        """The pid of one of the stage's worker processes, if one is running."""
+        return next(iter(self.stage_pids(stage)), None)
 
 
 def children(pid: int) -> dict[int, str]:
@@ -86,7 +91,10 @@ def _wait_healthy(api: str, process: subprocess.Popen[bytes], log: Path) -> None
 
 @contextmanager
 def newsflow_up(
-    data_dir: Path, env: Mapping[str, str], redis_port: int | None = None
+    data_dir: Path,
+    env: Mapping[str, str],
+    redis_port: int | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[Newsflow]:
     """`newsflow up` with `env` on top of a clean environment, stopped with SIGTERM after.
 
@@ -109,7 +117,7 @@ def newsflow_up(
     log = data_dir / "newsflow.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"],
+            [sys.executable, "-m", "services.cli", "up", *args],
             cwd=REPO,
             env=base | dict(env),
             stdout=out,
