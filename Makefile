@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PROJECT_ENVIRONMENT ?= .venv
 
-.PHONY: run test lint format sync clean
+.PHONY: run test lint format sync clean bench
 
 .tools/bin/uv:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools uv
@@ -23,6 +23,10 @@ lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy
+
+# The whole pipeline against its limit, in a few minutes (benchmarks/pipeline.py for more).
+bench: sync
+	$(UV) run --frozen python benchmarks/pipeline.py --articles 300 --quick
 
 format: sync
 	$(UV) run --frozen ruff format .

@@ -1,0 +1,625 @@
+"""The whole pipeline against its limit on this machine.
+
+    .venv/bin/python benchmarks/pipeline.py                      # full run
+    .venv/bin/python benchmarks/pipeline.py --articles 300 --quick  # `make bench`, a few minutes
+
+A corpus server on 127.0.0.1 serves generated article pages (and the fixture pages) under
+many host addresses (127.0.0.2, 127.0.0.3, ...), so per-host politeness does not serialise
+the run. Then, in one run:
+
+1. The limit: the stages' own handlers called in plain loops, no broker, no streams, no
+   telemetry, one process per core. Its articles per second are the ceiling here.
+2. The pipeline: N URLs posted to a running `newsflow up`, with one and with two extract
+   processes: articles per second end to end, CPU milliseconds per article for each stage
+   (and the difference from the limit's: what the broker hops, serialisation and telemetry
+   cost), peak memory per process, Redis memory.
+3. Latency from submission to `indexed` (p50, p95, p99) with URLs posted at half the
+   measured throughput.
+4. The backlog: --backlog URLs posted to the API with no stage running; Redis memory.
+
+Results go to a JSON file and a PNG plot (throughput over time, latency distribution) in
+--out; the ratio pipeline / limit is printed last. Figures are wall-clock and CPU time on
+a shared machine: compare them within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+
+from services.supervisor import start_valkey  # noqa: E402
+from shared.errors import NewsflowError  # noqa: E402
+from shared.streams import INDEXED, STAGES, article_key  # noqa: E402
+from shared.urls import article_id, canonical_url  # noqa: E402
+from tests.corpus import article_html  # noqa: E402
+
+FIXTURES = sorted((REPO / "tests" / "fixtures" / "pages").glob("*.html"))
+TERMINAL = {b"indexed", b"failed", b"skipped"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- the corpus -------------------------------------------------------------------------
+
+
+@cache
+def _page(kind: str, number: int) -> bytes:
+    if kind == "f":
+        return FIXTURES[number % len(FIXTURES)].read_bytes()
+    return article_html(number)
+
+
+class _CorpusHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        path = self.path.partition("?")[0]
+        kind, _, name = path.strip("/").partition("/")
+        if kind in ("a", "f") and name.endswith(".html") and name[:-5].isdigit():
+            body, code = _page(kind, int(name[:-5])), 200
+        else:
+            body, code = b"not found", 404  # robots.txt included: everything allowed
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Corpus:
+    """One HTTP server per host address, all in this process."""
+
+    def __init__(self, hosts: int) -> None:
+        self.servers = [
+            ThreadingHTTPServer((f"127.0.0.{2 + n}", 0), _CorpusHandler) for n in range(hosts)
+        ]
+        for server in self.servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.origins = [f"{s.server_address[0]}:{s.server_address[1]}" for s in self.servers]
+
+    def urls(self, count: int, tag: str) -> list[str]:
+        """`count` distinct article URLs spread over the hosts; one in ten a fixture page."""
+        return [
+            f"http://{self.origins[n % len(self.origins)]}/{'f' if n % 10 == 9 else 'a'}"
+            f"/{n}.html?run={tag}"
+            for n in range(count)
+        ]
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+# --- the limit: stage handlers in plain loops ---------------------------------------------
+
+
+def _limit_process(job: tuple[dict[str, str], list[str]]) -> dict[str, Any]:
+    env, urls = job
+    os.environ.update(env)
+    return asyncio.run(_limit_loop(urls))
+
+
+async def _limit_loop(urls: list[str]) -> dict[str, Any]:
+    from faststream.redis import RedisBroker
+    from redis.asyncio import Redis
+
+    from shared.schemas import UrlSubmitted
+    from shared.settings import Settings
+    from shared.status import StatusStore
+    from shared.worker import StageContext
+
+    settings = Settings()
+    client: Redis = Redis.from_url(settings.redis_url)
+    ctx = StageContext(settings, client, StatusStore(client), RedisBroker(settings.redis_url))
+    handlers = {
+        name: importlib.import_module(f"services.{name}.worker").create_handler(settings)
+        for name in STAGES
+    }
+    for handler in handlers.values():
+        await handler.start(ctx)
+    cpu = dict.fromkeys(STAGES, 0.0)
+    passed = dict.fromkeys(STAGES, 0)
+    started = time.perf_counter()
+    batch = settings.index_batch_size
+    for first in range(0, len(urls), batch):
+        events: list[Any] = []
+        for url in urls[first : first + batch]:
+            canonical = canonical_url(url)
+            ident = article_id(canonical)
+            await ctx.status.submit(ident, canonical)
+            events.append(
+                UrlSubmitted(article_id=ident, url=canonical, submitted_at=datetime.now(UTC))
+            )
+        for name in ("fetch", "clean", "extract"):
+            following = []
+            for event in events:
+                tick = time.process_time()
+                try:
+                    outcome = await handlers[name].handle(event, ctx)
+                except NewsflowError:
+                    outcome = None
+                cpu[name] += time.process_time() - tick
+                if outcome is not None:
+                    following.append(outcome.event)
+            passed[name] += len(following)
+            events = following
+        # The index stage writes what arrives together in one transaction, as it does
+        # when running: hand it the whole batch at once.
+        tick = time.process_time()
+        await asyncio.gather(*(handlers["index"].handle(event, ctx) for event in events))
+        cpu["index"] += time.process_time() - tick
+        passed["index"] += len(events)
+    wall = time.perf_counter() - started
+    for handler in handlers.values():
+        await handler.stop()
+    await client.aclose()
+    return {"articles": len(urls), "wall_s": wall, "cpu_s": cpu, "passed": passed}
+
+
+def run_limit(
+    corpus: Corpus, articles: int, processes: int, work: Path, allow: str
+) -> dict[str, Any]:
+    port = _free_port()
+    server = start_valkey(work / "limit-redis", port)
+    try:
+        urls = corpus.urls(articles, "limit")
+        jobs = []
+        for n in range(processes):
+            env = {
+                "NEWSFLOW_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+                "NEWSFLOW_DATA_DIR": str(work / f"limit-{n}"),
+                "NEWSFLOW_FETCH_ALLOW": allow,
+                "NEWSFLOW_LOG_LEVEL": "warning",
+            }
+            jobs.append((env, urls[n::processes]))
+        started = time.perf_counter()
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            results = pool.map(_limit_process, jobs)
+        wall = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait()
+    cpu = {name: sum(r["cpu_s"][name] for r in results) for name in STAGES}
+    indexed = sum(r["passed"]["index"] for r in results)
+    # Per-process start-up (spaCy, trafilatura) is left out: only the loops are timed.
+    loop_wall = max(r["wall_s"] for r in results)
+    return {
+        "processes": processes,
+        "articles": articles,
+        "indexed": indexed,
+        "articles_per_s": articles / loop_wall,
+        "wall_s": wall,
+        "cpu_ms_per_article": {name: 1000 * cpu[name] / articles for name in STAGES},
+    }
+
+
+# --- the pipeline: `newsflow up` ---------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _children(pid: int) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                found[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().decode()
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def _role(cmdline: str) -> str:
+    parts = cmdline.rstrip("\0").split("\0")
+    if "worker" in parts:
+        return parts[parts.index("worker") + 1]
+    if parts[-1] == "api":
+        return "api"
+    return "redis" if "valkey" in parts[0] else parts[0]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Pipeline:
+    """A running `newsflow up` with its own embedded Valkey and data directory."""
+
+    def __init__(self, work: Path, allow: str, extract: int) -> None:
+        self.redis_port, api_port = _free_port(), _free_port()
+        self.api = f"http://127.0.0.1:{api_port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "OTEL_"))}
+        env |= {
+            "NEWSFLOW_DATA_DIR": str(work),
+            "NEWSFLOW_EMBEDDED_REDIS_PORT": str(self.redis_port),
+            "NEWSFLOW_API_PORT": str(api_port),
+            "NEWSFLOW_FETCH_ALLOW": allow,
+            "NEWSFLOW_LOG_FORMAT": "json",
+            "NEWSFLOW_LOG_LEVEL": "warning",
+            "NEWSFLOW_INGEST_BACKLOG_LIMIT": "1000000",
+        }
+        work.mkdir(parents=True, exist_ok=True)
+        self.log = work / "newsflow.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "up", "--scale", f"extract={extract}"],
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
+        deadline = time.monotonic() + 120
+        while not self._healthy():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"newsflow up did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        # Stages are ready once each has joined its group.
+        self.redis = redis.Redis(port=self.redis_port)
+        while not all(self._joined(stage.reads, stage.group) for stage in STAGES.values()):
+            time.sleep(0.3)
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.api}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _joined(self, stream: str, group: str) -> bool:
+        try:
+            return bool(self.redis.xinfo_consumers(stream, group))
+        except redis.ResponseError:
+            return False
+
+    def processes(self) -> dict[int, str]:
+        return {pid: _role(cmdline) for pid, cmdline in _children(self.process.pid).items()}
+
+    def submit(self, urls: list[str]) -> list[str]:
+        response = httpx.post(f"{self.api}/v1/articles", json={"urls": urls}, timeout=60)
+        response.raise_for_status()
+        return [article["id"] for article in response.json()["articles"]]
+
+    def statuses(self, ids: list[str]) -> list[dict[bytes, bytes]]:
+        pipe = self.redis.pipeline(transaction=False)
+        for ident in ids:
+            pipe.hgetall(article_key(ident))
+        return list(pipe.execute())
+
+    def close(self) -> None:
+        self.redis.close()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _wait_done(pipeline: Pipeline, ids: list[str], timeout: float) -> list[tuple[float, int]]:
+    """Poll until every article is terminal; returns (seconds, indexed so far) samples."""
+    started = time.monotonic()
+    samples = []
+    while True:
+        indexed = int(pipeline.redis.xlen(INDEXED))
+        samples.append((time.monotonic() - started, indexed))
+        states = pipeline.statuses(ids)
+        if all(s.get(b"status") in TERMINAL for s in states):
+            return samples
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"pipeline did not finish in {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def run_pipeline(
+    corpus: Corpus, articles: int, extract: int, work: Path, allow: str
+) -> dict[str, Any]:
+    pipeline = Pipeline(work, allow, extract)
+    try:
+        processes = pipeline.processes()
+        cpu_before = {pid: _cpu_seconds(pid) for pid in processes}
+        memory_before = int(pipeline.redis.info("memory")["used_memory"])
+        urls = corpus.urls(articles, f"pipeline-{extract}")
+        started = time.monotonic()
+        ids: list[str] = []
+        for first in range(0, len(urls), 200):
+            ids += pipeline.submit(urls[first : first + 200])
+        samples = _wait_done(pipeline, ids, timeout=max(600.0, articles))
+        elapsed = time.monotonic() - started
+        cpu: dict[str, float] = {}
+        peak: dict[str, float] = {}
+        for pid, role in processes.items():
+            try:
+                cpu[role] = cpu.get(role, 0.0) + _cpu_seconds(pid) - cpu_before[pid]
+                peak[role] = max(peak.get(role, 0.0), _peak_rss_mb(pid))
+            except FileNotFoundError:
+                pass  # restarted during the run: its figures are lost, the run is not
+        states = pipeline.statuses(ids)
+        outcomes: dict[str, int] = {}
+        for state in states:
+            outcome = state.get(b"status", b"?").decode()
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        info = pipeline.redis.info("memory")
+        throughput = articles / elapsed
+        latency = run_paced(pipeline, corpus, throughput / 2, extract)
+    finally:
+        pipeline.close()
+    return {
+        "extract_processes": extract,
+        "articles": articles,
+        "outcomes": outcomes,
+        "elapsed_s": elapsed,
+        "articles_per_s": throughput,
+        "cpu_ms_per_article": {role: 1000 * s / articles for role, s in sorted(cpu.items())},
+        "peak_rss_mb": dict(sorted(peak.items())),
+        "redis_used_memory_mb": (int(info["used_memory"]) - memory_before) / 1e6,
+        "redis_peak_memory_mb": int(info["used_memory_peak"]) / 1e6,
+        "indexed_over_time": samples,
+        "paced": latency,
+    }
+
+
+def run_paced(pipeline: Pipeline, corpus: Corpus, rate: float, extract: int) -> dict[str, Any]:
+    """Post URLs one at a time at `rate` per second; latency from submission to indexed."""
+    count = max(50, int(rate * 30))
+    urls = corpus.urls(count, f"paced-{extract}")
+    ids = []
+    started = time.monotonic()
+    for n, url in enumerate(urls):
+        delay = started + n / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        ids += pipeline.submit([url])
+    _wait_done(pipeline, ids, timeout=600)
+    latencies = sorted(
+        float(s[b"updated_at"]) - float(s[b"submitted_at"])
+        for s in pipeline.statuses(ids)
+        if s.get(b"status") == b"indexed"
+    )
+    return {
+        "rate_per_s": rate,
+        "articles": count,
+        "latency_s": {
+            "p50": _percentile(latencies, 50),
+            "p95": _percentile(latencies, 95),
+            "p99": _percentile(latencies, 99),
+        },
+        "latencies": latencies,
+    }
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(pct / 100 * (len(values) - 1)))]
+
+
+# --- the backlog -------------------------------------------------------------------------
+
+
+def run_backlog(urls: int, work: Path) -> dict[str, Any]:
+    """Post `urls` to the API with no stage running; what Redis holds for them."""
+    port, api_port = _free_port(), _free_port()
+    server = start_valkey(work / "backlog-redis", port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "OTEL_"))}
+    env |= {
+        "NEWSFLOW_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "NEWSFLOW_DATA_DIR": str(work / "backlog"),
+        "NEWSFLOW_API_PORT": str(api_port),
+        "NEWSFLOW_INGEST_BACKLOG_LIMIT": str(urls + 1),
+        "NEWSFLOW_LOG_LEVEL": "warning",
+    }
+    api = subprocess.Popen([sys.executable, "-m", "services.cli", "api"], cwd=REPO, env=env)
+    client = redis.Redis(port=port)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        before = int(client.info("memory")["used_memory"])
+        started = time.monotonic()
+        with httpx.Client(timeout=60) as http:
+            for first in range(0, urls, 1000):
+                batch = [
+                    f"https://news{n % 97}.example.com/2024/03/story-{n}.html"
+                    for n in range(first, min(urls, first + 1000))
+                ]
+                http.post(
+                    f"http://127.0.0.1:{api_port}/v1/articles", json={"urls": batch}
+                ).raise_for_status()
+        elapsed = time.monotonic() - started
+        held = int(client.info("memory")["used_memory"]) - before
+    finally:
+        client.close()
+        api.terminate()
+        api.wait()
+        server.terminate()
+        server.wait()
+    return {
+        "urls": urls,
+        "redis_mb": held / 1e6,
+        "bytes_per_url": held / urls,
+        "submitted_per_s": urls / elapsed,
+    }
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def _plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for run in results["pipeline"]:
+        samples = run["indexed_over_time"]
+        rates = [
+            (t1, (n1 - n0) / (t1 - t0))
+            for (t0, n0), (t1, n1) in pairwise(samples)
+            if t1 > t0
+        ]
+        left.plot(
+            [t for t, _ in rates],
+            [r for _, r in rates],
+            label=f"{run['extract_processes']} extract process(es)",
+        )
+    left.axhline(results["limit"]["articles_per_s"], linestyle="--", color="grey", label="limit")
+    left.set(xlabel="seconds", ylabel="articles indexed per second", title="Throughput")
+    left.legend()
+    for run in results["pipeline"]:
+        right.hist(
+            [1000 * s for s in run["paced"]["latencies"]],
+            bins=40,
+            alpha=0.6,
+            label=f"{run['extract_processes']} extract, {run['paced']['rate_per_s']:.1f}/s",
+        )
+    right.set(xlabel="ms from submission to indexed", ylabel="articles", title="Latency")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def _report(results: dict[str, Any]) -> None:
+    limit = results["limit"]
+    print(
+        f"\nlimit ({limit['processes']} processes, stage handlers in plain loops):"
+        f" {limit['articles_per_s']:.1f} articles/s"
+    )
+    print("  CPU ms per article: " + _stages(limit["cpu_ms_per_article"]))
+    for run in results["pipeline"]:
+        print(
+            f"\npipeline, {run['extract_processes']} extract process(es):"
+            f" {run['articles_per_s']:.1f} articles/s ({run['articles']} in"
+            f" {run['elapsed_s']:.1f} s; {run['outcomes']})"
+        )
+        print("  CPU ms per article: " + _stages(run["cpu_ms_per_article"]))
+        overhead = {
+            name: run["cpu_ms_per_article"].get(name, 0.0) - limit["cpu_ms_per_article"][name]
+            for name in STAGES
+        }
+        print("  broker + telemetry CPU ms per message: " + _stages(overhead))
+        print(
+            "  peak memory MB: " + ", ".join(f"{k} {v:.0f}" for k, v in run["peak_rss_mb"].items())
+        )
+        print(
+            f"  Redis: +{run['redis_used_memory_mb']:.1f} MB after the run,"
+            f" peak {run['redis_peak_memory_mb']:.1f} MB"
+        )
+        paced = run["paced"]
+        lat = paced["latency_s"]
+        print(
+            f"  latency at {paced['rate_per_s']:.1f}/s (half the throughput),"
+            f" {paced['articles']} articles: p50 {1000 * lat['p50']:.0f} ms,"
+            f" p95 {1000 * lat['p95']:.0f} ms, p99 {1000 * lat['p99']:.0f} ms"
+        )
+    backlog = results["backlog"]
+    print(
+        f"\nbacklog: {backlog['urls']:,} URLs queued through the API hold"
+        f" {backlog['redis_mb']:.1f} MB in Redis ({backlog['bytes_per_url']:.0f} bytes per URL;"
+        f" submitted at {backlog['submitted_per_s']:.0f} URLs/s)"
+    )
+    best = max(results["pipeline"], key=lambda run: run["articles_per_s"])
+    print(
+        f"\npipeline / limit: {best['articles_per_s']:.1f} / {limit['articles_per_s']:.1f}"
+        f" = {best['articles_per_s'] / limit['articles_per_s']:.2f}"
+        f" ({best['extract_processes']} extract process(es))"
+    )
+
+
+def _stages(values: dict[str, float]) -> str:
+    return ", ".join(f"{name} {values.get(name, 0.0):.1f}" for name in [*STAGES, "api", "redis"])
+
+
+@contextmanager
+def _corpus(hosts: int) -> Iterator[Corpus]:
+    corpus = Corpus(hosts)
+    try:
+        yield corpus
+    finally:
+        corpus.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=2000, help="URLs per pipeline run")
+    parser.add_argument("--hosts", type=int, default=32, help="host addresses of the corpus")
+    parser.add_argument("--backlog", type=int, default=100_000, help="URLs for the backlog run")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
+    parser.add_argument(
+        "--quick", action="store_true", help="only the two-extract pipeline run (make bench)"
+    )
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    with (
+        tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp,
+        _corpus(args.hosts) as corpus,
+    ):
+        work = Path(tmp)
+        allow = ",".join(corpus.origins)
+        print(f"corpus: {args.hosts} hosts; {cores} cores; {args.articles} articles per run")
+        results: dict[str, Any] = {
+            "machine": {"cores": cores, "python": sys.version.split()[0]},
+            "limit": run_limit(corpus, args.articles, cores, work, allow),
+        }
+        extracts = [2] if args.quick else [1, 2]
+        results["pipeline"] = [
+            run_pipeline(corpus, args.articles, n, work / f"pipeline-{n}", allow) for n in extracts
+        ]
+        results["backlog"] = run_backlog(args.backlog, work)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    json_path = args.out / f"pipeline-{stamp}.json"
+    json_path.write_text(json.dumps(results, indent=2))
+    _plot(results, args.out / f"pipeline-{stamp}.png")
+    _report(results)
+    print(f"\nresults: {json_path} and {json_path.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
