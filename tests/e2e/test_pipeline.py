@@ -20,7 +20,7 @@ import redis
 
 from shared.streams import INGEST, dead_letter_stream
 from shared.urls import article_id, canonical_url
-from tests.conftest import PageServer, free_port
+from tests.conftest import PAGES, PageServer, free_port
 from tests.e2e.otlp import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
@@ -192,6 +192,27 @@ def test_each_article_is_one_trace_from_api_to_index(
         assert processing, [s.name for s in spans]
         assert _service_chain(processing[0], by_id) == list(reversed(SERVICES))
         assert processing[0].attributes["newsflow.article_id"] == view["id"]
+
+
+def test_stage_spans_carry_the_article_sizes_and_outcome(
+    newsflow: Newsflow, indexed: dict[str, dict[str, Any]]
+) -> None:
+    view = indexed["tass-2019-lavrov-rovaniemi.html"]
+    spans = _wait_for_trace(newsflow, view["trace_id"], set(SERVICES))
+    processing = {
+        span.service.removeprefix("newsflow-"): span.attributes
+        for span in spans
+        if span.name.endswith(" process") and span.attributes.get("newsflow.outcome") == "passed"
+    }
+    assert set(processing) == {"fetch", "clean", "extract", "index"}
+    for stage, attributes in processing.items():
+        assert attributes["newsflow.stage"] == stage
+        assert attributes["newsflow.article_id"] == view["id"]
+        assert attributes["url.full"] == view["url"]
+    page = (PAGES / "tass-2019-lavrov-rovaniemi.html").stat().st_size
+    assert processing["fetch"]["newsflow.size_bytes"] == page
+    assert processing["clean"]["newsflow.text_chars"] == len(view["article"]["content"]["text"])
+    assert processing["extract"]["newsflow.entity_count"] == len(view["article"]["entities"])
 
 
 def test_plain_xadd_ingest_is_fetched_like_a_posted_url(
