@@ -12,7 +12,7 @@ ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 # ---- build: resolve the locked dependencies into /app/.venv with uv --------------------
 FROM ${PYTHON_IMAGE} AS build
-COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /usr/local/bin/uv
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \

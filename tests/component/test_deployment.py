@@ -317,3 +317,10 @@ def test_prod_expects_its_secret_from_outside() -> None:
     assert objects("prod", "Secret") == []
     notes = (REPO / "k8s/overlays/prod/kustomization.yaml").read_text(encoding="utf-8")
     assert "create secret generic newsflow-secrets" in notes
+
+
+def test_env_example_lists_every_setting() -> None:
+    listed = set(
+        re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text("utf-8"), re.M)
+    )
+    assert listed == setting_names()
