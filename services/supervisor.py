@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -35,14 +35,29 @@ class StartupError(RuntimeError):
 class Child:
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables for this child only, over the shared environment."""
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        self.process = subprocess.Popen(self.argv, env=env | self.env, start_new_session=True)
         self.started_at = time.monotonic()
+
+
+def worker_metrics_ports(settings: Settings) -> dict[str, dict[str, str]]:
+    """With `NEWSFLOW_METRICS_PORT` set, each stage on this machine gets its own port:
+    that one for the first stage, the next ones for the others, in pipeline order
+    (0 stays 0: each picks a free port)."""
+    base = settings.metrics_port
+    if base is None:
+        return {}
+    return {
+        name: {"NEWSFLOW_METRICS_PORT": str(base + offset if base else 0)}
+        for offset, name in enumerate(STAGES)
+    }
 
 
 def valkey_binary() -> Path:
@@ -101,8 +116,10 @@ class Supervisor:
         self.settings = settings
         self._stopping = False
         python = sys.executable
+        ports = worker_metrics_ports(settings)
         self.children = [
-            Child(name, [python, "-m", "services.cli", "worker", name]) for name in STAGES
+            Child(name, [python, "-m", "services.cli", "worker", name], ports.get(name, {}))
+            for name in STAGES
         ] + [Child("api", [python, "-m", "services.cli", "api"])]
 
     def _request_stop(self, signum: int, _: object) -> None:

@@ -17,6 +17,7 @@ from typing import Any, cast
 import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.streams import INGEST, dead_letter_stream
 from shared.urls import article_id, canonical_url
@@ -50,6 +51,8 @@ class Newsflow:
     api_port: int
     traces: OtlpReceiver
     log: Path
+    metrics_port: int
+    """The fetch stage's; clean, extract and index have the next ones."""
 
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(f"{self.api}{path}", params=params, timeout=10)
@@ -66,6 +69,27 @@ class Newsflow:
         raise AssertionError(
             f"article {ident} did not finish: {view}\n{self.log.read_text()[-4000:]}"
         )
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive ports that are free now."""
+    for _ in range(50):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise AssertionError(f"no {count} consecutive free ports")
 
 
 def _wait_healthy(api: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -90,11 +114,13 @@ def newsflow(
     traces = OtlpReceiver()
     traces.start()
     redis_port, api_port = free_port(), free_port()
+    metrics_port = free_ports_in_a_row(len(SERVICES) - 1)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "OTEL_"))}
     env |= {
         "NEWSFLOW_DATA_DIR": str(data_dir),
         "NEWSFLOW_EMBEDDED_REDIS_PORT": str(redis_port),
         "NEWSFLOW_API_PORT": str(api_port),
+        "NEWSFLOW_METRICS_PORT": str(metrics_port),
         "NEWSFLOW_FETCH_ALLOW": page_server.host_port,
         "NEWSFLOW_LOG_FORMAT": "json",
         "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
@@ -107,7 +133,7 @@ def newsflow(
     api = f"http://127.0.0.1:{api_port}"
     try:
         _wait_healthy(api, process, log)
-        yield Newsflow(process, api, redis_port, api_port, traces, log)
+        yield Newsflow(process, api, redis_port, api_port, traces, log, metrics_port)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -213,6 +239,28 @@ def test_stage_spans_carry_the_article_sizes_and_outcome(
     assert processing["fetch"]["newsflow.size_bytes"] == page
     assert processing["clean"]["newsflow.text_chars"] == len(view["article"]["content"]["text"])
     assert processing["extract"]["newsflow.entity_count"] == len(view["article"]["entities"])
+
+
+def test_each_worker_serves_its_metrics_on_its_own_port(
+    newsflow: Newsflow, indexed: dict[str, dict[str, Any]]
+) -> None:
+    for offset, stage in enumerate(["fetch", "clean", "extract", "index"]):
+        base = f"http://127.0.0.1:{newsflow.metrics_port + offset}"
+        assert httpx.get(f"{base}/ready", timeout=5).status_code == 200
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(
+                httpx.get(f"{base}/metrics", timeout=5).text
+            )
+            for sample in family.samples
+        }
+        passed = samples[("newsflow_articles_total", (("outcome", "passed"), ("stage", stage)))]
+        assert passed >= len(indexed), stage
+        groups = {labels for name, labels in samples if name == "newsflow_stream_lag"}
+        assert any(("group", stage) in labels for labels in groups), stage
+        if stage == "fetch":
+            assert samples[("newsflow_fetch_responses_total", (("code", "200"),))] >= len(indexed)
+            assert samples[("newsflow_fetch_bytes_total", ())] > 0
 
 
 def test_plain_xadd_ingest_is_fetched_like_a_posted_url(
