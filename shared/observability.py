@@ -135,6 +135,10 @@ async def render_metrics(redis: Redis, stages: Iterable[Stage]) -> bytes:
     return _generate_latest(REGISTRY)
 
 
+class MetricsPortUnavailable(RuntimeError):
+    """The worker's metrics port cannot be bound; the message says which and what to do."""
+
+
 Readiness = Callable[[], Awaitable[bool]]
 Response = tuple[int, str, bytes]
 
@@ -214,7 +218,13 @@ async def health_server(
         yield None
         return
     server = HealthServer(redis, stages, ready)
-    await server.start(settings.metrics_host, settings.metrics_port)
+    try:
+        await server.start(settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        raise MetricsPortUnavailable(
+            f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} "
+            f"({exc.strerror or exc}); set NEWSFLOW_METRICS_PORT to a free port"
+        ) from exc
     log.info("serving metrics and health", port=server.port)
     try:
         yield server

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from services.fetch.worker import create_handler
+from shared.observability import MetricsPortUnavailable, health_server
 from shared.schemas import UrlSubmitted
 from shared.settings import Settings
 from shared.streams import FETCH, INGEST, article_key
@@ -150,3 +151,20 @@ async def test_api_metrics_show_every_stage_and_what_it_published(
     assert published(samples, "newsflow-api") - published(before, "newsflow-api") == 2
     for stage in ("fetch", "clean", "extract", "index"):
         assert ("newsflow_dead_letters", frozenset({("stage", stage)})) in samples
+
+
+async def test_a_taken_metrics_port_is_a_clear_error(redis: Redis, settings: Settings) -> None:
+    port = free_port()
+    taken = settings.model_copy(update={"metrics_port": port})
+
+    async def ready() -> bool:
+        return True
+
+    async with health_server(taken, redis, [FETCH], ready) as first:
+        assert first is not None
+        assert first.port == port
+        with pytest.raises(
+            MetricsPortUnavailable, match=f"127.0.0.1:{port}.*NEWSFLOW_METRICS_PORT"
+        ):
+            async with health_server(taken, redis, [FETCH], ready):
+                pass
