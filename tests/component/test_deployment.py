@@ -8,6 +8,7 @@ metric they name must exist in the code.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -324,3 +325,30 @@ def test_env_example_lists_every_setting() -> None:
         re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text("utf-8"), re.M)
     )
     assert listed == setting_names()
+
+
+def test_probes_and_scrapes_use_the_configured_metrics_port() -> None:
+    port = compose()["x-newsflow-env"]["NEWSFLOW_METRICS_PORT"]
+    for stage in STAGES:
+        check = " ".join(compose()["services"][stage]["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/ready" in check
+    for overlay in OVERLAYS:
+        (config,) = objects(overlay, "ConfigMap")
+        deployments = by_name(overlay, "Deployment")
+        for stage in STAGES:
+            pod = deployments[stage]["spec"]["template"]
+            (container,) = pod["spec"]["containers"]
+            (metrics,) = [p for p in container["ports"] if p["name"] == "metrics"]
+            assert str(metrics["containerPort"]) == config["data"]["NEWSFLOW_METRICS_PORT"]
+            assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+
+
+def test_dev_keda_reads_lag_from_the_redis_the_stages_use() -> None:
+    (secret,) = objects("dev", "Secret")
+    redis_url = base64.b64decode(secret["data"]["NEWSFLOW_REDIS_URL"]).decode()
+    service = redis_url.split("//", 1)[1].split(":", 1)[0]
+    assert service in by_name("dev", "Service")
+    for doc in objects("dev", "ScaledObject"):
+        namespace = doc["metadata"]["namespace"]
+        host = doc["spec"]["triggers"][0]["metadata"]["address"].rsplit(":", 1)[0]
+        assert host == f"{service}.{namespace}.svc.cluster.local"
