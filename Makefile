@@ -11,26 +11,26 @@ export UV_PROJECT_ENVIRONMENT ?= .venv
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools uv
 
 sync: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 
 run: sync
-	$(UV) run --frozen newsflow up
+	$(UV) run --frozen --all-extras newsflow up
 
 test: sync
-	$(UV) run --frozen pytest
+	$(UV) run --frozen --all-extras pytest
 
 lint: sync
-	$(UV) run --frozen ruff check .
-	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy
+	$(UV) run --frozen --all-extras ruff check .
+	$(UV) run --frozen --all-extras ruff format --check .
+	$(UV) run --frozen --all-extras mypy
 
 # The whole pipeline against its limit, in a few minutes (benchmarks/pipeline.py for more).
 bench: sync
-	$(UV) run --frozen python benchmarks/pipeline.py --articles 300 --quick
+	$(UV) run --frozen --all-extras python benchmarks/pipeline.py --articles 300 --quick
 
 format: sync
-	$(UV) run --frozen ruff format .
-	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen --all-extras ruff format .
+	$(UV) run --frozen --all-extras ruff check --fix .
 
 clean:
 	rm -rf .venv .tools .mypy_cache .ruff_cache

@@ -499,11 +499,7 @@ def _plot(results: dict[str, Any], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for run in results["pipeline"]:
         samples = run["indexed_over_time"]
-        rates = [
-            (t1, (n1 - n0) / (t1 - t0))
-            for (t0, n0), (t1, n1) in pairwise(samples)
-            if t1 > t0
-        ]
+        rates = [(t1, (n1 - n0) / (t1 - t0)) for (t0, n0), (t1, n1) in pairwise(samples) if t1 > t0]
         left.plot(
             [t for t, _ in rates],
             [r for _, r in rates],

@@ -13,8 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -36,14 +36,31 @@ class StartupError(RuntimeError):
 class Child:
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables for this child only, over the shared environment."""
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        self.process = subprocess.Popen(self.argv, env=env | self.env, start_new_session=True)
         self.started_at = time.monotonic()
+
+
+def worker_metrics_ports(
+    settings: Settings, workers: Sequence[str] = tuple(STAGES)
+) -> dict[str, dict[str, str]]:
+    """With `NEWSFLOW_METRICS_PORT` set, each worker process on this machine gets its own
+    port: that one for the first, the next ones for the others, in pipeline order
+    (0 stays 0: each picks a free port). `workers` names the processes, e.g. `extract-2`."""
+    base = settings.metrics_port
+    if base is None:
+        return {}
+    return {
+        name: {"NEWSFLOW_METRICS_PORT": str(base + offset if base else 0)}
+        for offset, name in enumerate(workers)
+    }
 
 
 def valkey_binary() -> Path:
@@ -104,10 +121,15 @@ class Supervisor:
         self._stopping = False
         python = sys.executable
         counts = dict.fromkeys(STAGES, 1) | dict(scale or {})
+        workers = [
+            (stage, stage if n == 1 else f"{stage}-{n}")
+            for stage in STAGES
+            for n in range(1, counts[stage] + 1)
+        ]
+        ports = worker_metrics_ports(settings, [name for _, name in workers])
         self.children = [
-            Child(name if n == 1 else f"{name}-{n}", [python, "-m", "services.cli", "worker", name])
-            for name in STAGES
-            for n in range(1, counts[name] + 1)
+            Child(name, [python, "-m", "services.cli", "worker", stage], ports.get(name, {}))
+            for stage, name in workers
         ] + [Child("api", [python, "-m", "services.cli", "api"])]
 
     def _request_stop(self, signum: int, _: object) -> None:

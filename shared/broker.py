@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING
 
 from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
+from faststream.redis.prometheus import RedisPrometheusMiddleware
 from redis.exceptions import ResponseError
+
+from shared.observability import REGISTRY
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -24,10 +27,14 @@ def consumer_name(stage: str) -> str:
 
 
 def create_broker(settings: Settings, tracer_provider: TracerProvider, service: str) -> RedisBroker:
-    """A broker that carries trace context in message headers. Connects on start, not here."""
+    """A broker that carries trace context in message headers and counts messages for
+    Prometheus (`shared.observability.REGISTRY`). Connects on start, not here."""
     return RedisBroker(
         settings.redis_url,
-        middlewares=[RedisTelemetryMiddleware(tracer_provider=tracer_provider)],
+        middlewares=[
+            RedisTelemetryMiddleware(tracer_provider=tracer_provider),
+            RedisPrometheusMiddleware(registry=REGISTRY, app_name=f"newsflow-{service}"),
+        ],
         logger=logging.getLogger(f"newsflow.broker.{service}"),
         # FastStream logs a line per message at this level; below INFO keeps it out of sight.
         log_level=logging.DEBUG,

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
         validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
         description="OTLP/HTTP collector base URL, e.g. http://jaeger:4318. Unset: no export.",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of a worker's /metrics, /health and /ready. Unset: not served.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the worker's metrics server binds to."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

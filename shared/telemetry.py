@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -38,3 +41,10 @@ def setup_tracing(service: str, settings: Settings) -> TracerProvider:
 def current_trace_id() -> str | None:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def set_outcome_attributes(span: trace.Span, fields: Mapping[str, Any]) -> None:
+    """Put what a stage produced (sizes, counts, hashes) on its span as `newsflow.<field>`."""
+    for key, value in fields.items():
+        if isinstance(value, str | bool | int | float):
+            span.set_attribute(f"{SERVICE_PREFIX}.{key}", value)

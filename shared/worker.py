@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 from shared.broker import consumer_name, create_broker, ensure_group
 from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.logs import configure_logging
+from shared.observability import CountOutcomes, health_server
 from shared.redis_values import as_text
 from shared.retention import remove_idle_consumers, trim_acknowledged
 from shared.settings import Settings
@@ -47,6 +48,7 @@ from shared.telemetry import (
     ATTR_STAGE,
     ATTR_URL,
     current_trace_id,
+    set_outcome_attributes,
     setup_tracing,
 )
 
@@ -146,6 +148,7 @@ class StageRunner(Generic[EventT]):
         self.settings = settings
         self.handler = handler
         self.tracer_provider = setup_tracing(stage.name, settings)
+        self.tracer_provider.add_span_processor(CountOutcomes())
         self.broker = create_broker(settings, self.tracer_provider, stage.name)
         self._ctx: StageContext | None = None
         self._app: FastStream | None = None
@@ -189,13 +192,17 @@ class StageRunner(Generic[EventT]):
             trimmer = asyncio.create_task(self._trim_periodically(redis))
             log.info("stage started", reads=self.stage.reads, group=self.stage.group)
             try:
-                yield
+                async with health_server(self.settings, redis, [self.stage], self._ready):
+                    yield
             finally:
                 trimmer.cancel()
         finally:
             await self.handler.stop()
             await redis.aclose()
             self.tracer_provider.shutdown()
+
+    async def _ready(self) -> bool:
+        return self.broker.running and await self.broker.ping(timeout=2)
 
     async def _trim_periodically(self, redis: Redis) -> None:
         while True:
@@ -275,6 +282,7 @@ class StageRunner(Generic[EventT]):
                 **dict(outcome.status_fields or {}),
             )
             span.set_attribute(ATTR_OUTCOME, "passed")
+            set_outcome_attributes(span, outcome.status_fields or {})
             log.info("processed", elapsed_ms=round(elapsed_ms, 1))
         except NotAnArticle as exc:
             span.set_attribute(ATTR_OUTCOME, "skipped")

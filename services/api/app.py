@@ -10,16 +10,19 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.api.routes import ApiState, router
 from shared.broker import create_broker
 from shared.errors import PermanentError
+from shared.observability import render_metrics
 from shared.search import open_index
 from shared.settings import Settings
 from shared.status import StatusStore
+from shared.streams import STAGES
 from shared.telemetry import setup_tracing
 
 log = structlog.get_logger("newsflow.api")
@@ -58,6 +61,12 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus: the API's published messages, and every stage's streams and groups."""
+        body = await render_metrics(request.app.state.newsflow.redis, STAGES.values())
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(RedisError)
     async def _redis_down(_: Request, exc: RedisError) -> JSONResponse:

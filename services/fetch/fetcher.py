@@ -13,6 +13,7 @@ import httpx
 
 from services.fetch.guard import AddressGuard
 from shared.errors import NotAnArticle, PermanentError, RetryableError
+from shared.observability import count_fetch_response, count_fetched_bytes
 from shared.settings import Settings
 from shared.urls import canonical_url
 
@@ -73,6 +74,7 @@ async def _follow(
         await guard.check(current)
         try:
             async with client.stream("GET", current) as response:
+                count_fetch_response(response.status_code)
                 if response.is_redirect:
                     location = response.headers.get("location", "")
                     if not location:
@@ -86,6 +88,7 @@ async def _follow(
                 if content_type not in HTML_TYPES:
                     raise NotAnArticle(f"content type {content_type} is not HTML")
                 body = await _read_capped(response, settings.fetch_max_bytes)
+                count_fetched_bytes(len(body))
         except httpx.TransportError as exc:
             raise RetryableError(
                 f"network error fetching {current}: {type(exc).__name__} {exc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +74,27 @@ def children(pid: int) -> dict[int, str]:
                 continue  # exited while we looked
             found[int(child)] = cmdline.decode()
     return found
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive ports that are free now."""
+    for _ in range(50):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise AssertionError(f"no {count} consecutive free ports")
 
 
 def _wait_healthy(api: str, process: subprocess.Popen[bytes], log: Path) -> None:

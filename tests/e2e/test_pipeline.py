@@ -16,11 +16,12 @@ from typing import Any, cast
 import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.streams import INGEST, dead_letter_stream
 from shared.urls import article_id, canonical_url
-from tests.conftest import PageServer
-from tests.e2e.harness import REPO, Newsflow, newsflow_up
+from tests.conftest import PAGES, PageServer
+from tests.e2e.harness import REPO, Newsflow, free_ports_in_a_row, newsflow_up
 from tests.e2e.otlp import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
@@ -46,19 +47,23 @@ class Traced:
 
     newsflow: Newsflow
     traces: OtlpReceiver
+    metrics_port: int
+    """The fetch stage's; clean, extract and index have the next ones."""
 
 
 @pytest.fixture(scope="module")
 def traced(page_server: PageServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traced]:
     traces = OtlpReceiver()
     traces.start()
+    metrics_port = free_ports_in_a_row(len(SERVICES) - 1)
     env = {
         "NEWSFLOW_FETCH_ALLOW": page_server.host_port,
+        "NEWSFLOW_METRICS_PORT": str(metrics_port),
         "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
     }
     try:
         with newsflow_up(tmp_path_factory.mktemp("newsflow-data"), env) as running:
-            yield Traced(running, traces)
+            yield Traced(running, traces, metrics_port)
     finally:
         traces.stop()
 
@@ -142,6 +147,49 @@ def test_each_article_is_one_trace_from_api_to_index(
         assert processing, [s.name for s in spans]
         assert _service_chain(processing[0], by_id) == list(reversed(SERVICES))
         assert processing[0].attributes["newsflow.article_id"] == view["id"]
+
+
+def test_stage_spans_carry_the_article_sizes_and_outcome(
+    traced: Traced, indexed: dict[str, dict[str, Any]]
+) -> None:
+    view = indexed["tass-2019-lavrov-rovaniemi.html"]
+    spans = _wait_for_trace(traced.traces, view["trace_id"], set(SERVICES))
+    processing = {
+        span.service.removeprefix("newsflow-"): span.attributes
+        for span in spans
+        if span.name.endswith(" process") and span.attributes.get("newsflow.outcome") == "passed"
+    }
+    assert set(processing) == {"fetch", "clean", "extract", "index"}
+    for stage, attributes in processing.items():
+        assert attributes["newsflow.stage"] == stage
+        assert attributes["newsflow.article_id"] == view["id"]
+        assert attributes["url.full"] == view["url"]
+    page = (PAGES / "tass-2019-lavrov-rovaniemi.html").stat().st_size
+    assert processing["fetch"]["newsflow.size_bytes"] == page
+    assert processing["clean"]["newsflow.text_chars"] == len(view["article"]["content"]["text"])
+    assert processing["extract"]["newsflow.entity_count"] == len(view["article"]["entities"])
+
+
+def test_each_worker_serves_its_metrics_on_its_own_port(
+    traced: Traced, indexed: dict[str, dict[str, Any]]
+) -> None:
+    for offset, stage in enumerate(["fetch", "clean", "extract", "index"]):
+        base = f"http://127.0.0.1:{traced.metrics_port + offset}"
+        assert httpx.get(f"{base}/ready", timeout=5).status_code == 200
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(
+                httpx.get(f"{base}/metrics", timeout=5).text
+            )
+            for sample in family.samples
+        }
+        passed = samples[("newsflow_articles_total", (("outcome", "passed"), ("stage", stage)))]
+        assert passed >= len(indexed), stage
+        groups = {labels for name, labels in samples if name == "newsflow_stream_lag"}
+        assert any(("group", stage) in labels for labels in groups), stage
+        if stage == "fetch":
+            assert samples[("newsflow_fetch_responses_total", (("code", "200"),))] >= len(indexed)
+            assert samples[("newsflow_fetch_bytes_total", ())] > 0
 
 
 def test_plain_xadd_ingest_is_fetched_like_a_posted_url(
