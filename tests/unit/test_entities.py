@@ -65,7 +65,7 @@ def _by_name(found: list[Entity]) -> dict[str, Entity]:
 def test_model_is_loaded_once_with_only_the_pipes_used() -> None:
     nlp = load_model()
     assert load_model() is nlp
-    assert nlp.pipe_names == ["tok2vec", "ner"]
+    assert nlp.pipe_names == ["tok2vec", "tagger", "ner"]
 
 
 @pytest.mark.parametrize("page", EXPECTED_NAMES)
