@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from services.extract.aliases import alias_key
 from services.extract.dateline import find_dateline
 from services.extract.entities import load_model, recognise_entities
 from services.extract.fingerprint import Signature, fingerprint
 from services.extract.keywords import keywords, lead_summary
 from services.extract.language import detect_language
 from services.extract.quotes import find_quotes
-from shared.schemas import Dateline, Entity, Quote
+from shared.schemas import Dateline, Entity, EntityType, Mention, Quote
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -65,7 +66,7 @@ def analyse(
             language, [], dateline, [], [], lead_summary(text, title, dateline), signature
         )
     doc = (nlp or load_model())(text)
-    entities = recognise_entities(text, doc=doc)
+    entities = _with_dateline_places(recognise_entities(text, doc=doc), dateline, text)
     return Extraction(
         language=language,
         entities=entities,
@@ -75,3 +76,37 @@ def analyse(
         summary=lead_summary(text, title, dateline),
         fingerprint=signature,
     )
+
+
+def _with_dateline_places(
+    entities: list[Entity], dateline: Dateline | None, text: str
+) -> list[Entity]:
+    """The dateline's place and region are places of the article, whether or not the model
+    saw them in capitals ("ROVANIEMI /Finland/")."""
+    if dateline is None:
+        return entities
+    opening = text[dateline.start : dateline.end].lower()
+    by_key = {alias_key(e.name, e.type): i for i, e in enumerate(entities)}
+    result = list(entities)
+    total = sum(len(e.mentions) for e in entities) + 1
+    for name in (dateline.place, dateline.region):
+        where = opening.find(name.lower()) if name else -1
+        if name is None or where < 0:
+            continue
+        start = dateline.start + where
+        mention = Mention(text=text[start : start + len(name)], start=start, end=start + len(name))
+        key = alias_key(name, EntityType.PLACE)
+        if key in by_key:
+            entity = result[by_key[key]]
+            if any(m.start <= start < m.end for m in entity.mentions):
+                continue
+            mentions = sorted([*entity.mentions, mention], key=lambda m: m.start)
+            result[by_key[key]] = entity.model_copy(update={"mentions": mentions})
+        else:
+            salience = round(0.3 + 0.7 / total, 4)
+            result.append(
+                Entity(name=name, type=EntityType.PLACE, mentions=[mention], salience=salience)
+            )
+            by_key[key] = len(result) - 1
+    result.sort(key=lambda e: e.salience, reverse=True)
+    return result
