@@ -126,9 +126,9 @@ def test_keywords_are_about_the_subject_not_names(
 ) -> None:
     found = analysed[page]
     assert 3 <= len(found.keywords) <= 8
-    name_words = {
-        word.lower() for entity in found.entities for word in entity.name.split()
-    } | {m.text.lower() for entity in found.entities for m in entity.mentions}
+    name_words = {word.lower() for entity in found.entities for word in entity.name.split()} | {
+        m.text.lower() for entity in found.entities for m in entity.mentions
+    }
     for keyword in found.keywords:
         assert not set(keyword.split()) & name_words, keyword
     assert {"talks", "meeting", "conversation", "telephone conversation", "possibility"} & set(
