@@ -11,26 +11,9 @@ from services.extract.fingerprint import bands, fingerprint, from_bytes, similar
 pytestmark = pytest.mark.unit
 
 WORDS = [
-    "minister",
-    "talks",
-    "summit",
-    "president",
-    "agreement",
-    "sanctions",
-    "election",
-    "economy",
-    "trade",
-    "border",
-    "meeting",
-    "statement",
-    "security",
-    "cooperation",
-    "parliament",
-    "government",
-    "crisis",
-    "energy",
-    "market",
-    "military",
+    *("minister", "talks", "summit", "president", "agreement", "sanctions", "election"),
+    *("economy", "trade", "border", "meeting", "statement", "security", "cooperation"),
+    *("parliament", "government", "crisis", "energy", "market", "military"),
 ]
 
 
