@@ -18,6 +18,7 @@ from services.extract.fingerprint import Signature, fingerprint
 from services.extract.keywords import keywords, lead_summary
 from services.extract.language import detect_language
 from services.extract.quotes import find_quotes
+from shared.errors import PermanentError
 from shared.schemas import Dateline, Entity, EntityType, Mention, Quote
 
 if TYPE_CHECKING:
@@ -57,7 +58,9 @@ def analyse(
     nlp: Language | None = None,
 ) -> Extraction:
     """Everything the extract stage finds in one article. `published` (ISO date) gives a
-    dateline without a year its year; offsets in the result index into `text`."""
+    dateline without a year its year; offsets in the result index into `text`.
+
+    Raises `PermanentError` for a text too long for the entity model."""
     language = detect_language(text, declared_language)
     dateline = find_dateline(text, published)
     signature = fingerprint(text)
@@ -65,7 +68,13 @@ def analyse(
         return Extraction(
             language, [], dateline, [], [], lead_summary(text, title, dateline), signature
         )
-    doc = (nlp or load_model())(text)
+    nlp = nlp or load_model()
+    if len(text) > nlp.max_length:
+        raise PermanentError(
+            f"text of {len(text):,} characters is over the entity model's limit of "
+            f"{nlp.max_length:,}: not a news article"
+        )
+    doc = nlp(text)
     entities = _with_dateline_places(recognise_entities(text, doc=doc), dateline, text)
     return Extraction(
         language=language,
