@@ -8,7 +8,8 @@ Rows (each: median and p95 over pages x rounds, CPU time of this process):
 - model, stock pipeline: `en_core_web_sm` with every pipe, as `spacy.load` gives it;
 - model, stage pipes: the pipes the stage loads (tok2vec, tagger, ner);
 - analyse: the stage's work without a broker (`services.extract.analyse`): language,
-  dateline, entities with their repairs, quotes, keywords, summary, MinHash fingerprint;
+  dateline, entities with their repairs, quotes, keywords, summary, MinHash fingerprint
+  (the fingerprint's own share is the next row: the MinHash is the project's own, numpy);
 - whole stage: analyse plus the Redis layer (alias registry, LSH duplicates, stories)
   against a real Valkey started for the run (its own CPU is not counted: it is another
   process, as it is in production).
@@ -38,6 +39,7 @@ from spacy.language import Language
 
 from services.clean.extraction import CleanArticle, extract_article
 from services.extract import analyse, load_model
+from services.extract.fingerprint import fingerprint
 from services.extract.linking import ArticleLinker, story_day
 from services.supervisor import start_valkey
 from shared.settings import Settings
@@ -115,6 +117,7 @@ async def _run(
         "model, stock pipeline": [],
         "model, stage pipes": [],
         "analyse (no Redis)": [],
+        "  of which MinHash": [],
         "whole stage (with Redis)": [],
     }
     redis: Redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
@@ -129,6 +132,7 @@ async def _run(
                     ("model, stock pipeline", _measure(partial(stock, article.text))),
                     ("model, stage pipes", _measure(partial(stage_nlp, article.text))),
                     ("analyse (no Redis)", _measure(partial(work, nlp=stage_nlp))),
+                    ("  of which MinHash", _measure(partial(fingerprint, article.text))),
                 ):
                     rows[name].append(_per_thousand_words(seconds, words))
                 started = time.process_time()
