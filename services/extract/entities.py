@@ -41,6 +41,11 @@ _GENERIC = frozenset(
         "state group ministry government department president minister committee office agency"
     )
 )
+_PERSONAL_TITLE = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|Sen|Rep|Gov)\.? +$"
+    r"|\b(?:President|Secretary|Minister|Senator|Chancellor|Governor|Mayor|Premier"
+    r"|Ambassador|Judge|Justice|spokesman|spokeswoman|spokesperson) +$"
+)
 _HEADLINE_WORDS = 20
 _LETTERS = re.compile(r"[^\W\d_]+")
 _MIN_BODY_WORDS = 40
@@ -202,7 +207,14 @@ def recognise_entities(
         elif span.label is not EntityType.PERSON and (full := known_alias(span.text)):
             span.text = full
 
-    # One label per name in one article: the majority wins.
+    # A single word right after a personal title is a person ("Secretary Pompeo").
+    for span in spans:
+        if " " not in span.text and _PERSONAL_TITLE.search(
+            text, max(0, span.start - 20), span.start
+        ):
+            span.label = EntityType.PERSON
+
+    # One label per name in one article: the majority wins (a tie: the first seen).
     votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
     for span in spans:
         votes[span.text][span.label] += 1
