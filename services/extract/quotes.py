@@ -11,7 +11,8 @@ Attribution forms, tried in this order for each quotation of four words or more:
 A speaker phrase resolves to a person named in it, else a role the article gave a person
 ("the Kremlin spokesman" after "Kremlin spokesman Dmitry Peskov"), else a pronoun's
 antecedent (the first person or role named in the nearest earlier sentence, quotations
-left out), else an organisation named in it. What cannot be resolved stays None.
+left out), else, for "the statement", whoever an earlier sentence with a statement names
+first, else an organisation named in it. What cannot be resolved stays None.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _ROLE = re.compile(rf"\b({ROLE_HEADS})\b", re.IGNORECASE)
 _ROLE_BEFORE = re.compile(r"((?:[A-Z][\w’'.-]*\s+){0,3}[\w’'.-]+(?:\s+of\s+State)?),?\s*$")
 _ROLE_AFTER = re.compile(rf"^,\s*((?:[\w’'.-]+\s+){{0,3}}?(?:{ROLE_HEADS}))\b", re.IGNORECASE)
 _PRONOUNS = frozenset({"he", "she"})
+_DOCUMENTS = frozenset({"statement", "communique", "communiqué", "declaration", "report"})
 _MIN_WORDS = 4
 _LOOKBACK_SENTENCES = 3
 
@@ -104,6 +106,13 @@ class _Speakers:
         scored = sorted(((len(words & self.role_words[p]), p) for p in people), reverse=True)
         if len(scored) >= 2 and scored[0][0] > scored[1][0]:
             return scored[0][1]
+        return None
+
+    def first_named(self, start: int, end: int, masked: str) -> str | None:
+        """The first person or organisation named between start and end, outside quotations."""
+        for named in self.in_range(start, end):
+            if masked[named.start] == self.text[named.start]:
+                return named.name
         return None
 
     def first_in(self, start: int, end: int, masked: str) -> str | None:
@@ -182,14 +191,24 @@ class _Article:
             return people[-1]
         if (person := self.speakers.role(phrase)) is not None:
             return person
-        if phrase.rsplit(maxsplit=1)[-1].lower() in _PRONOUNS:
-            for earlier in range(index - 1, max(index - 1 - _LOOKBACK_SENTENCES, -1), -1):
-                start, end = self.bounds[earlier]
-                if (person := self.speakers.first_in(start, end, self.masked)) is not None:
-                    return person
-            return None
+        last_word = phrase.rsplit(maxsplit=1)[-1].lower()
+        if last_word in _DOCUMENTS or last_word in _PRONOUNS:
+            return self._antecedent(last_word, index)
         organisations = [n.name for n in named if n.kind is EntityType.ORGANIZATION]
         return organisations[-1] if organisations else None
+
+    def _antecedent(self, word: str, index: int) -> str | None:
+        """Who "he" or "the statement" in sentence `index` refers to, from the sentences
+        before: for a pronoun the first person or role named in the nearest sentence that
+        names one; for a statement whoever the nearest sentence mentioning it names first."""
+        for earlier in range(index - 1, max(index - 1 - _LOOKBACK_SENTENCES, -1), -1):
+            start, end = self.bounds[earlier]
+            if word in _PRONOUNS:
+                if (person := self.speakers.first_in(start, end, self.masked)) is not None:
+                    return person
+            elif re.search(rf"\b{word}\b", self.masked[start:end], re.IGNORECASE):
+                return self.speakers.first_named(start, end, self.masked)
+        return None
 
 
 def _continues(text: str, previous_end: int, start: int) -> bool:

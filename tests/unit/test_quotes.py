@@ -67,3 +67,12 @@ def test_an_unattributed_quote_after_other_text_has_no_speaker() -> None:
         '"Nobody could have predicted this outcome at all."'
     )
     assert _speakers(text) == [("Nobody could have predicted this outcome at all.", None)]
+
+
+def test_the_statement_is_whoever_issued_it_earlier() -> None:
+    text = (
+        "In a statement after the call, the Kremlin said the two leaders spoke for an hour.\n"
+        "They discussed Syria and Ukraine, officials in Moscow said.\n"
+        '"The sides agreed to build up partner cooperation," the statement said.'
+    )
+    assert _speakers(text) == [("The sides agreed to build up partner cooperation", "Kremlin")]
