@@ -3,9 +3,11 @@
 The small model mislabels bare surnames (Trump as ORG, Pompeo as GPE) and makes junk spans
 from title-case headlines ("Lavrov Meeting Updates Look"). Document-level repairs fix most
 of it: a single word that is the surname of a person named in full in the same article is
-that person; the same text gets the same label throughout the article; names that share an
-alias key ("Sergei"/"Sergey", "U.S."/"United States") are one entity; and in headline lines
-only names the body also uses count.
+that person, and so is one right after a personal title ("Secretary Pompeo"); the same
+text gets the same label throughout the article (the majority); names that share an alias
+key ("Sergei"/"Sergey", "U.S."/"United States") are one entity; titles are cut from
+people's names; and in headline lines a span stays only when the body writes each of its
+words capitalised, while names the body uses are found there too.
 """
 
 from __future__ import annotations
