@@ -5,7 +5,7 @@ newsflow submit URL... [--wait]  queue URLs through the API, optionally follow t
 newsflow status ID               one article's status
 newsflow search QUERY            full-text search
 newsflow clean FILE_OR_URL       run the clean stage's extraction on one page, print JSON
-newsflow extract FILE            recognise entities in a text file, print JSON
+newsflow extract FILE            the extract stage's work on a text (or HTML) file, print JSON
 newsflow api | worker STAGE      run one process (what `up` starts)
 """
 
@@ -172,15 +172,28 @@ def _download(settings: Settings, url: str) -> str:
     return asyncio.run(run())
 
 
-def cmd_extract(_: Settings, args: argparse.Namespace) -> int:
-    from services.extract import recognise_entities
+def cmd_extract(settings: Settings, args: argparse.Namespace) -> int:
+    from services.extract import analyse
 
     try:
-        text = Path(args.file).read_text(encoding="utf-8", errors="replace")
+        raw = Path(args.file).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise SystemExit(f"newsflow: cannot read {args.file}: {exc}") from exc
-    entities = recognise_entities(text)
-    _print_json({"entities": [entity.model_dump(mode="json") for entity in entities]})
+    title, published, language = args.title, args.published, None
+    text = raw
+    if raw.lstrip()[:200].lower().startswith(("<!doctype html", "<html")):
+        from services.clean import extract_article
+        from shared.errors import NewsflowError
+
+        try:
+            article = extract_article(raw, None, min_chars=settings.clean_min_chars)
+        except NewsflowError as exc:
+            _print_json({"error": exc.reason, "kind": type(exc).__name__})
+            return 1
+        text, language = article.text, article.language
+        title, published = title or article.title, published or article.published
+    found = analyse(title, text, published=published, declared_language=language)
+    _print_json({"title": title, "published": published, "text": text, **found.as_json()})
     return 0
 
 
@@ -305,8 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("source", metavar="FILE_OR_URL")
     clean.set_defaults(func=cmd_clean)
 
-    extract = commands.add_parser("extract", help="recognise entities in a text file, print JSON")
-    extract.add_argument("file")
+    extract = commands.add_parser(
+        "extract",
+        help="entities, dateline, quotes, keywords, summary, language of one article, as JSON",
+        description="Offsets (entity mentions, quotes, dateline) index into the printed text. "
+        "An HTML file is first cleaned as the clean stage would.",
+    )
+    extract.add_argument("file", help="a text file (the article's clean text) or an HTML page")
+    extract.add_argument("--title", help="the article's title")
+    extract.add_argument(
+        "--published", help="publication date (YYYY-MM-DD): the year of a dateline without one"
+    )
     extract.set_defaults(func=cmd_extract)
     return parser
 

@@ -98,6 +98,25 @@ class Settings(BaseSettings):
     # Clean.
     clean_min_chars: int = Field(default=250, ge=0, description="Shorter texts are not articles.")
 
+    # Extract.
+    extract_duplicate_similarity: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Estimated shingle similarity at which an article is a copy of an earlier one.",
+    )
+    extract_story_similarity: float = Field(
+        default=0.35,
+        gt=0,
+        le=1,
+        description="Entity and keyword similarity at which two articles are one story.",
+    )
+    extract_story_window_days: int = Field(
+        default=14,
+        ge=0,
+        description="Articles published further apart than this many days are never one story.",
+    )
+
     @field_validator("fetch_allow", mode="before")
     @classmethod
     def _split_host_ports(cls, value: object) -> object:

@@ -57,3 +57,24 @@ def article_key(article_id: str) -> str:
 def html_key(content_hash: str) -> str:
     """Raw HTML, compressed, stored once per content hash (claim check)."""
     return f"{PREFIX}:html:{content_hash}"
+
+
+# Extract stage: cross-article state shared by all its replicas.
+ENTITY_ALIASES = f"{PREFIX}:entity:aliases"
+"""Hash: alias key (`person:sergey lavrov`, `person:lavrov`) -> canonical entity name."""
+FINGERPRINTS = f"{PREFIX}:fingerprint:signatures"
+"""Hash: article id -> MinHash signature (bytes)."""
+FINGERPRINT_ORDER = f"{PREFIX}:fingerprint:order"
+"""Sorted set: article id by the order its fingerprint was first recorded."""
+FINGERPRINT_COUNTER = f"{PREFIX}:fingerprint:counter"
+DUPLICATES = f"{PREFIX}:fingerprint:duplicates"
+"""Hash: article id -> id of the earlier article it copies."""
+STORY_DAYS = f"{PREFIX}:story:days"
+"""Sorted set: article id by publication day (days since 1970-01-01)."""
+STORY_FEATURES = f"{PREFIX}:story:features"
+"""Hash: article id -> JSON of its story id, salient entities and keywords."""
+
+
+def lsh_bucket_key(band: int, digest: str) -> str:
+    """Set of article ids whose fingerprints agree on one band."""
+    return f"{PREFIX}:fingerprint:lsh:{band}:{digest}"

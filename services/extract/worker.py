@@ -1,4 +1,5 @@
-"""The extract stage: clean text in, entities (`ArticleExtracted`) out."""
+"""The extract stage: clean text in, `ArticleExtracted` (entities, dateline, quotes,
+keywords, summary, language, story and duplicate) out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import TYPE_CHECKING
 
 from faststream import FastStream
 
-from services.extract.entities import load_model, recognise_entities
+from services.extract.analysis import analyse
+from services.extract.entities import load_model
+from services.extract.linking import ArticleLinker, story_day
 from shared.schemas import ArticleCleaned, ArticleExtracted
 from shared.settings import Settings
 from shared.status import ArticleStatus
@@ -25,20 +28,41 @@ class ExtractHandler(BaseStageHandler[ArticleCleaned]):
 
     def __init__(self) -> None:
         self._nlp: Language | None = None
+        self._linker: ArticleLinker | None = None
 
     async def start(self, ctx: StageContext) -> None:
         self._nlp = await asyncio.to_thread(load_model)
+        self._linker = ArticleLinker(ctx.redis, ctx.settings)
 
     async def handle(self, event: ArticleCleaned, ctx: StageContext) -> Outcome:
-        entities = await asyncio.to_thread(recognise_entities, event.content.text, self._nlp)
+        if self._linker is None:
+            raise RuntimeError("extract stage is not started")
+        content = event.content
+        found = await asyncio.to_thread(
+            analyse, content.title, content.text, content.published, content.language, self._nlp
+        )
+        now = datetime.now(UTC)
+        linked = await self._linker.link(
+            event.article_id, found, story_day(content.published, found, now.date())
+        )
         extracted = ArticleExtracted(
             article_id=event.article_id,
             url=event.url,
-            content=event.content,
-            entities=entities,
-            extracted_at=datetime.now(UTC),
+            content=content,
+            entities=linked.entities,
+            dateline=found.dateline,
+            quotes=found.quotes,
+            keywords=found.keywords,
+            summary=found.summary,
+            language=found.language,
+            story_id=linked.story_id,
+            duplicate_of=linked.duplicate_of,
+            extracted_at=now,
         )
-        return Outcome(extracted, {"entity_count": len(entities)})
+        return Outcome(
+            extracted,
+            {"entity_count": len(linked.entities)},
+        )
 
 
 def create_handler(settings: Settings) -> ExtractHandler:

@@ -9,7 +9,14 @@ index   ArticleIndexed   index              ->  newsflow:indexed (public)
 
 from shared.schemas.base import Event
 from shared.schemas.clean import ArticleCleaned, Content
-from shared.schemas.extract import ArticleExtracted, Entity, EntityType, Mention
+from shared.schemas.extract import (
+    ArticleExtracted,
+    Dateline,
+    Entity,
+    EntityType,
+    Mention,
+    Quote,
+)
 from shared.schemas.fetch import PageFetched
 from shared.schemas.index import ArticleIndexed
 from shared.schemas.ingest import UrlSubmitted
@@ -19,10 +26,12 @@ __all__ = [
     "ArticleExtracted",
     "ArticleIndexed",
     "Content",
+    "Dateline",
     "Entity",
     "EntityType",
     "Event",
     "Mention",
     "PageFetched",
+    "Quote",
     "UrlSubmitted",
 ]

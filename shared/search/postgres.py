@@ -182,7 +182,7 @@ def article_row(article: ArticleExtracted) -> dict[str, Any]:
         "title": _optional(content.title),
         "text": _text(content.text),
         "published": _published(content.published),
-        "language": _optional(content.language),
+        "language": _optional(article.language or content.language),
         "story_id": _optional(article.story_id),
         "document": article.model_dump_json(),
     }

@@ -97,7 +97,7 @@ def article_row(article: ArticleExtracted) -> dict[str, Any]:
         "title": content.title,
         "text": content.text,
         "published": content.published,
-        "language": content.language,
+        "language": article.language or content.language,
         "story_id": article.story_id,
         "document": article.model_dump_json(),
     }

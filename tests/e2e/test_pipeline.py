@@ -110,6 +110,12 @@ def test_sample_pages_are_indexed_clean_and_searchable(
         assert named <= people, (view["url"], people)
         everyone |= people
     assert {"Vladimir Putin", "Donald Trump"} <= everyone
+    # The three 2019 pages are one story, the two 2017 pages another; none is a copy.
+    stories = {name: view["article"]["story_id"] for name, view in indexed.items()}
+    assert len({stories[name] for name in PAGES_2019}) == 1
+    assert len({stories[name] for name in PAGES_2017}) == 1
+    assert len(set(stories.values())) == 2
+    assert all(view["article"]["duplicate_of"] is None for view in indexed.values())
 
 
 def _service_chain(span: ReceivedSpan, spans: dict[str, ReceivedSpan]) -> list[str]:

@@ -65,7 +65,7 @@ def _by_name(found: list[Entity]) -> dict[str, Entity]:
 def test_model_is_loaded_once_with_only_the_pipes_used() -> None:
     nlp = load_model()
     assert load_model() is nlp
-    assert nlp.pipe_names == ["tok2vec", "ner"]
+    assert nlp.pipe_names == ["tok2vec", "tagger", "ner"]
 
 
 @pytest.mark.parametrize("page", EXPECTED_NAMES)
@@ -173,3 +173,26 @@ def test_people_sharing_a_surname_stay_apart() -> None:
     )
     people = {e.name for e in recognise_entities(text) if e.type is EntityType.PERSON}
     assert {"Donald Trump", "Melania Trump"} <= people
+
+
+def test_a_single_word_after_a_personal_title_is_a_person() -> None:
+    text = "Secretary Pompeo met Mr. Lavrov in Sochi. Lavrov said Russia is ready for talks."
+    types = {e.name: e.type for e in recognise_entities(text)}
+    assert types["Pompeo"] is EntityType.PERSON
+    assert types["Lavrov"] is EntityType.PERSON
+    assert types["Russia"] is EntityType.PLACE
+
+
+def test_title_case_headline_junk_is_dropped_but_names_the_body_uses_stay() -> None:
+    body = (
+        "The Russian Foreign Minister, Sergei Lavrov, met the US Secretary of State, Mike "
+        "Pompeo, in the Black Sea resort of Sochi on Tuesday. Lavrov said the Kremlin would "
+        "react positively to a request by Washington for a meeting between the presidents at "
+        "the summit in Osaka, and Pompeo said the talks were useful for both countries."
+    )
+    text = "Pompeo and Lavrov Meeting Updates Look Promising\n" + body
+    found = {e.name: e for e in recognise_entities(text)}
+    assert not any("Meeting" in name for name in found)
+    # The headline's surnames count as mentions of the people the body names in full.
+    assert 0 in {m.start for m in found["Mike Pompeo"].mentions}
+    assert text.index("Lavrov") in {m.start for m in found["Sergei Lavrov"].mentions}

@@ -151,3 +151,20 @@ def test_entity_type_must_be_known() -> None:
 
 def test_url_submitted_force_defaults_to_false() -> None:
     assert UrlSubmitted.model_validate(PAYLOADS[UrlSubmitted]).force is False
+
+
+def test_an_extracted_event_from_before_the_extract_fields_still_parses() -> None:
+    from shared.schemas import ArticleExtracted
+
+    event = ArticleExtracted.model_validate(
+        {
+            "article_id": "a1",
+            "url": "https://tass.com/world/1",
+            "content": {"title": "Talks", "text": "Lavrov met Pompeo."},
+            "entities": [],
+            "extracted_at": "2019-05-06T12:00:00+00:00",
+        }
+    )
+    assert event.schema_version == 1
+    assert (event.dateline, event.quotes, event.keywords, event.summary) == (None, [], [], None)
+    assert (event.language, event.story_id, event.duplicate_of) == (None, None, None)

@@ -1,0 +1,78 @@
+"""services.extract.quotes: quotations and their speakers, in the forms news writes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.extract.entities import recognise_entities
+from services.extract.quotes import find_quotes
+
+pytestmark = pytest.mark.unit
+
+
+def _speakers(text: str) -> list[tuple[str, str | None]]:
+    return [(q.text, q.speaker) for q in find_quotes(text, recognise_entities(text))]
+
+
+def test_said_after_a_named_speaker_and_a_pronoun_after_him() -> None:
+    text = (
+        "Russian Foreign Minister Sergey Lavrov met reporters in Moscow on Monday.\n"
+        '"We had a very good conversation with our partners," Lavrov said.\n'
+        "Lavrov then spoke about the summit with Donald Trump in detail.\n"
+        '"The summit will take place in June," he said.'
+    )
+    assert _speakers(text) == [
+        ("We had a very good conversation with our partners", "Sergey Lavrov"),
+        ("The summit will take place in June", "Sergey Lavrov"),
+    ]
+
+
+def test_speaker_then_colon() -> None:
+    text = (
+        "Dmitry Peskov said on Monday that no meeting was planned. He added: "
+        '"We have seen a readiness to solve difficult problems through dialogue."'
+    )
+    assert _speakers(text) == [
+        ("We have seen a readiness to solve difficult problems through dialogue.", "Dmitry Peskov")
+    ]
+
+
+def test_role_noun_names_the_person_the_article_gave_that_role() -> None:
+    text = (
+        "Kremlin spokesman Dmitry Peskov spoke to journalists in Moscow about Vladimir Putin.\n"
+        '"There is no information on their meeting yet," the Kremlin spokesman said.'
+    )
+    assert _speakers(text) == [("There is no information on their meeting yet", "Dmitry Peskov")]
+
+
+def test_inverted_attribution_and_continued_quote() -> None:
+    text = (
+        "Dmitry Peskov and Vladimir Putin were in Sochi on Friday.\n"
+        '"The talks went well for both sides," said Peskov. "We will meet again next month."'
+    )
+    assert _speakers(text) == [
+        ("The talks went well for both sides", "Dmitry Peskov"),
+        ("We will meet again next month.", "Dmitry Peskov"),
+    ]
+
+
+def test_short_scare_quotes_are_not_quotations() -> None:
+    text = 'Dmitry Peskov said the talks were "quite likely" and called it a "good conversation".'
+    assert _speakers(text) == []
+
+
+def test_an_unattributed_quote_after_other_text_has_no_speaker() -> None:
+    text = (
+        "The weather in Moscow was cold on Monday.\n\n\n"
+        '"Nobody could have predicted this outcome at all."'
+    )
+    assert _speakers(text) == [("Nobody could have predicted this outcome at all.", None)]
+
+
+def test_the_statement_is_whoever_issued_it_earlier() -> None:
+    text = (
+        "In a statement after the call, the Kremlin said the two leaders spoke for an hour.\n"
+        "They discussed Syria and Ukraine, officials in Moscow said.\n"
+        '"The sides agreed to build up partner cooperation," the statement said.'
+    )
+    assert _speakers(text) == [("The sides agreed to build up partner cooperation", "Kremlin")]
