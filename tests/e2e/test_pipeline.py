@@ -130,10 +130,18 @@ def _service_chain(span: ReceivedSpan, spans: dict[str, ReceivedSpan]) -> list[s
 
 
 def _wait_for_trace(traces: OtlpReceiver, trace_id: str, services: set[str]) -> list[ReceivedSpan]:
+    """The trace's spans once every service has sent its part and every parent has arrived.
+
+    Each process exports in batches of its own, so a child span can arrive before its
+    parent: wait for a connected trace, up to a deadline, then let the test judge it.
+    """
     deadline = time.monotonic() + 20
     while True:
         spans = traces.trace(trace_id)
-        if services <= {span.service for span in spans} or time.monotonic() > deadline:
+        ids = {span.span_id for span in spans}
+        roots = [span for span in spans if span.parent_id not in ids]
+        complete = services <= {span.service for span in spans} and len(roots) == 1
+        if complete or time.monotonic() > deadline:
             return spans
         time.sleep(0.2)
 
