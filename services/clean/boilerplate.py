@@ -16,15 +16,15 @@ _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 # A short line that opens with one of these is a link to another article, not prose.
 _READ_ALSO = re.compile(
     r"^\W{0,3}(read (also|more|next)|also read|see also|related|more on this"
-    r"|lesen sie (auch|mehr)|auch interessant|mehr zum thema"
+    r"|lesen sie (auch|mehr|hier)|zum weiterlesen|auch interessant|mehr zum thema"
     r"|lea (también|tambien|más|mas)|lee (también|tambien|más|mas)|mira|puedes ver"
-    r"|te puede interesar|lire aussi|(à|a) lire aussi|voir aussi|leggi anche"
+    r"|te puede interesar|le puede interesar|vea (también|tambien)|lire aussi|(à|a) lire aussi|voir aussi|leggi anche"
     r"|czytaj (też|także|również)|zobacz (też|także|również)|читайте также)\b",
     re.IGNORECASE,
 )
 _SHARE = re.compile(
     r"^\W{0,3}(share (this|on|via)|click to share|follow us|teilen auf|jetzt teilen"
-    r"|compartir en|partager sur)\b",
+    r"|compartir en|partager sur|s(í|i)guenos|sign up (for|to) (our|the) newsletter)\b",
     re.IGNORECASE,
 )
 # A cookie notice names cookies and the site or browser they are stored by.

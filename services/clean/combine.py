@@ -5,7 +5,8 @@ real paragraphs; the broad one (`favor_recall`) keeps them, along with some shor
 and teaser lines. Measured on the evaluation corpus (benchmarks/extraction.py), the text the
 two agree on plus the broad opinion's paragraphs of prose (long lines) scores better than
 either alone: the short lines only one opinion keeps are mostly boilerplate, the long ones
-mostly article.
+mostly article. Table rows between the paragraphs both agree on are kept too: a table the
+precise opinion dropped sits inside the article.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ def combine_opinions(precise: str, broad: str, *, prose_chars: int = PROSE_CHARS
     narrow = _paragraphs(precise)
     wide = _paragraphs(broad)
     agreed = set(narrow)
-    kept = [line for line in wide if line in agreed or len(line) >= prose_chars]
+    keep = [line in agreed or len(line) >= prose_chars for line in wide]
+    inside = [index for index, line in enumerate(wide) if line in agreed]
+    if inside:
+        for index in range(inside[0], inside[-1]):
+            keep[index] = keep[index] or wide[index].startswith("|")
+    kept = [line for line, wanted in zip(wide, keep, strict=True) if wanted]
     # Paragraphs only the precise opinion found (split differently, say) are not lost.
     seen = set(kept)
     kept.extend(line for line in narrow if line not in seen)
