@@ -18,7 +18,8 @@ _READ_ALSO = re.compile(
     r"^\W{0,3}(read (also|more|next)|also read|see also|related|more on this"
     r"|lesen sie (auch|mehr|hier)|zum weiterlesen|auch interessant|mehr zum thema"
     r"|lea (también|tambien|más|mas)|lee (también|tambien|más|mas)|mira|puedes ver"
-    r"|te puede interesar|le puede interesar|vea (también|tambien)|lire aussi|(à|a) lire aussi|voir aussi|leggi anche"
+    r"|te puede interesar|le puede interesar|vea (también|tambien)"
+    r"|lire aussi|(à|a) lire aussi|voir aussi|leggi anche"
     r"|czytaj (też|także|również)|zobacz (też|także|również)|читайте также)\b",
     re.IGNORECASE,
 )
