@@ -15,12 +15,12 @@ _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 
 # A short line that opens with one of these is a link to another article, not prose.
 _READ_ALSO = re.compile(
-    r"^\W{0,3}(read (also|more|next)|also read|see also|related|more on this"
+    r"^\W{0,3}((related|more on this|mira|puedes ver)\s*:|read (also|more|next)|also read|see also"
     r"|lesen sie (auch|mehr|hier)|zum weiterlesen|auch interessant|mehr zum thema"
-    r"|lea (también|tambien|más|mas)|lee (también|tambien|más|mas)|mira|puedes ver"
+    r"|lea (también|tambien|más|mas)|lee (también|tambien|más|mas)"
     r"|te puede interesar|le puede interesar|vea (también|tambien)"
     r"|lire aussi|(à|a) lire aussi|voir aussi|leggi anche"
-    r"|czytaj (też|także|również)|zobacz (też|także|również)|читайте также)\b",
+    r"|czytaj (też|także|również)|zobacz (też|także|również)|читайте также)(\b|(?<=:))",
     re.IGNORECASE,
 )
 _SHARE = re.compile(
