@@ -15,10 +15,14 @@ from shared.errors import NotAnArticle
 
 STUB_CHARS = 1500
 """Error pages and paywall teasers are short: longer texts are never judged one."""
+TEASER_CHARS = 1000
+"""A text of a page marked not free to read is a teaser below this length."""
 
+# The title of an error page names the error; a headline that merely contains "error" does not.
 _ERROR_TITLE = re.compile(
-    r"\b(404|410|page not found|not found|error|seite nicht gefunden|fehler"
-    r"|página no encontrada|page introuvable|pagina non trovata|strona nie istnieje)\b",
+    r"^\W*(error\W*)?(404|410|500)\b|^\W*(not found|error|fehler|erreur)\W*$"
+    r"|\b(page|seite|página|pagina|strona) (not found|nicht gefunden|no encontrada"
+    r"|introuvable|non trovata|nie istnieje)\b|\bpage (does not|doesn't) exist\b",
     re.IGNORECASE,
 )
 _PAYWALL = re.compile(
@@ -50,7 +54,10 @@ def judge(
         return
     if title and _ERROR_TITLE.search(title):
         raise NotAnArticle(f"error page (title {title[:80]!r})")
-    if declared.free_to_read is False or _PAYWALL.search(text):
+    # Sites mark whole articles not free to read too: without a prompt, only a very short
+    # text counts as the teaser.
+    teaser = declared.free_to_read is False and len(text) < TEASER_CHARS
+    if teaser or _PAYWALL.search(text):
         raise NotAnArticle(f"paywall: only a teaser is readable ({len(text)} characters)")
     if _is_listing(declared, page_type) and _has_no_prose(text):
         raise NotAnArticle("index or list page, not an article (no paragraph of prose)")

@@ -208,6 +208,12 @@ def test_error_page_is_not_an_article() -> None:
         extract_article(html)
 
 
+def test_short_article_whose_headline_names_an_error_is_an_article() -> None:
+    html = _page(_paragraphs()).replace("Ministers meet in Rovaniemi", "Error in vote count")
+    article = extract_article(html)
+    assert article.title == "Error in vote count"
+
+
 def test_paywall_stub_is_not_an_article() -> None:
     teaser = PARAGRAPHS[0] + " " + PARAGRAPHS[1]
     html = _page(
@@ -218,7 +224,14 @@ def test_paywall_stub_is_not_an_article() -> None:
         extract_article(html)
 
 
-def test_free_article_with_a_subscription_prompt_is_an_article() -> None:
+def test_whole_article_marked_not_free_is_an_article() -> None:
+    # Sites mark articles they serve in full as not free to read, too.
+    body = _paragraphs(*PARAGRAPHS[::-1], *(p.upper() for p in PARAGRAPHS))
+    article = extract_article(_page(body, _json_ld(isAccessibleForFree=False)))
+    assert len(article.text) > 1000
+
+
+def test_free_article_is_an_article() -> None:
     html = _page(_paragraphs(), _json_ld(isAccessibleForFree=True))
     assert extract_article(html).text
 
