@@ -1,9 +1,10 @@
 """Boilerplate that survives main-text extraction, removed line by line.
 
 Extractors keep what sits inside the article's container: unrendered template placeholders,
-"Read also" links between paragraphs, share prompts, cookie notices, and the related-links
-list that follows the last paragraph. The patterns are short lines in the languages news
-sites commonly use; a long line (a paragraph of prose) is never dropped by them.
+"Read also" links between paragraphs, share prompts, photo credits, cookie notices, and the
+related-links list that follows the last paragraph. The patterns are short lines in the
+languages news sites commonly use; a long line (a paragraph of prose) is never dropped by
+them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ _SHARE = re.compile(
     r"|compartir en|partager sur|s(í|i)guenos|sign up (for|to) (our|the) newsletter)\b",
     re.IGNORECASE,
 )
+# Photo credits and source lines under images: "Foto: …", "(Credit: …)", "© Reuters 2020".
+_CREDIT = re.compile(
+    r"^\W{0,3}((photo|foto|fotos|bild|bilder|image|picture|credit|credits|cr(é|e)dits? photos?"
+    r"|beitragsbild|titelbild|quelle|source|fuente|źródło|zdjęcie)s?\s*:"
+    r"|\(?(credit|photo|foto|bild)\s*:|©)",
+    re.IGNORECASE,
+)
+_CREDIT_LINE = 120
 # A cookie notice names cookies and the site or browser they are stored by.
 _COOKIES = re.compile(r"\bcookies?\b", re.IGNORECASE)
 _COOKIE_CONTEXT = re.compile(
@@ -61,10 +70,12 @@ def strip_placeholders(text: str) -> str:
 
 
 def is_boilerplate_line(line: str) -> bool:
-    """A "Read also" link, a share prompt or a cookie notice."""
+    """A "Read also" link, a share prompt, a photo credit or a cookie notice."""
     line = line.strip()
     if len(line) >= _SHORT_LINE:
         return False
+    if len(line) < _CREDIT_LINE and _CREDIT.match(line):
+        return True
     return bool(
         _READ_ALSO.match(line)
         or _SHARE.match(line)

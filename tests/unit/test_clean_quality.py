@@ -83,6 +83,10 @@ def test_paragraphs_only_the_precise_opinion_found_are_not_lost() -> None:
         "We use cookies to improve your experience on our website.",
         "Diese Webseite verwendet Cookies.",
         ">> Mehr Nachrichten aus der Region <<",
+        "Foto: Michael von Lingen",
+        "(Credit: Clayton Aldern / Grist)",
+        "Crédits photos : Bestimage",
+        "© Thomson Reuters 2020",
     ],
 )
 def test_link_share_and_cookie_lines_are_boilerplate(line: str) -> None:
@@ -95,6 +99,7 @@ def test_link_share_and_cookie_lines_are_boilerplate(line: str) -> None:
         PARAGRAPHS[0],
         "The bakery sold cookies at the summit.",
         "Related talks are planned for June.",
+        "Photographers waited outside the building for an hour.",
         # Long lines are prose, whatever they open with.
         "Read also the statement, which ran to four pages and said that both governments "
         "would keep talking about arms control, the Arctic and the war in Syria in the "
