@@ -148,7 +148,13 @@ def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
             html, url = _download(settings, source), source
         else:
             html, url = Path(source).read_text(encoding="utf-8", errors="replace"), None
-        article = extract_article(html, url, min_chars=settings.clean_min_chars)
+        article = extract_article(
+            html,
+            url,
+            min_chars=settings.clean_min_chars,
+            max_html_chars=settings.clean_max_html_chars,
+            max_depth=settings.clean_max_depth,
+        )
     except NewsflowError as exc:
         _print_json({"error": exc.reason, "kind": type(exc).__name__})
         return 1

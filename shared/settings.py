@@ -97,6 +97,23 @@ class Settings(BaseSettings):
 
     # Clean.
     clean_min_chars: int = Field(default=250, ge=0, description="Shorter texts are not articles.")
+    clean_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="A page whose cleaning takes longer fails with the reason; keep it well "
+        "under claim_idle_ms.",
+    )
+    clean_memory_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="Address-space cap of the process that cleans pages (0: none).",
+    )
+    clean_max_html_chars: int = Field(
+        default=5_000_000, ge=1000, description="Larger pages are not cleaned (skipped)."
+    )
+    clean_max_depth: int = Field(
+        default=180, ge=10, le=250, description="Pages nesting elements deeper are skipped."
+    )
 
     # Extract.
     extract_duplicate_similarity: float = Field(

@@ -1,19 +1,43 @@
-"""Main text and metadata from a page's HTML, without any broker: `extract_article`."""
+"""Main text and metadata from a page's HTML, without any broker: `extract_article`.
+
+The page is parsed once. Its declared metadata (JSON-LD, `<meta>`) is read first, then two
+trafilatura opinions on the main text, one precise and one broad, are combined
+(services/clean/combine.py), leftover boilerplate is removed, and the result is judged
+article or not (services/clean/verdict.py).
+"""
 
 from __future__ import annotations
 
-import re
+import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 import trafilatura
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
 
+from services.clean.boilerplate import remove_boilerplate, strip_placeholders
+from services.clean.combine import combine_opinions
+from services.clean.metadata import Declared, declared_metadata, page_language, page_metadata
+from services.clean.verdict import judge
 from shared.errors import NotAnArticle
 from shared.schemas import Content
 
-# Unrendered template placeholders (Angular, Handlebars, Jinja) leak into scraped text.
-_PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 MIN_ARTICLE_CHARS = 250
 """Shorter main texts are not articles (the stage reads NEWSFLOW_CLEAN_MIN_CHARS)."""
+MAX_HTML_CHARS = 5_000_000
+"""Larger pages are refused before parsing (NEWSFLOW_CLEAN_MAX_HTML_CHARS)."""
+MAX_DEPTH = 180
+"""Pages nesting elements deeper are refused after parsing (NEWSFLOW_CLEAN_MAX_DEPTH)."""
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_HTML_CHARS",
+    "MIN_ARTICLE_CHARS",
+    "CleanArticle",
+    "extract_article",
+    "strip_placeholders",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +48,11 @@ class CleanArticle:
     title: str | None
     authors: list[str] = field(default_factory=list)
     published: str | None = None
+    modified: str | None = None
     site_name: str | None = None
     language: str | None = None
     canonical_url: str | None = None
+    image: str | None = None
     description: str | None = None
 
     def content(self) -> Content:
@@ -35,14 +61,12 @@ class CleanArticle:
             text=self.text,
             authors=self.authors,
             published=self.published,
+            modified=self.modified,
             site_name=self.site_name,
             language=self.language,
+            canonical_url=self.canonical_url,
+            image=self.image,
         )
-
-
-def strip_placeholders(text: str) -> str:
-    lines = (_PLACEHOLDER.sub("", line).strip() for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
 
 
 def _authors(raw: str | None) -> list[str]:
@@ -51,33 +75,66 @@ def _authors(raw: str | None) -> list[str]:
     return [name.strip() for name in raw.split(";") if name.strip()]
 
 
-def extract_article(
-    html: str, url: str | None = None, *, min_chars: int = MIN_ARTICLE_CHARS
-) -> CleanArticle:
-    """Extract the article in `html`. Raises `NotAnArticle` with the reason when there is none."""
+def _parse(html: str, max_html_chars: int, max_depth: int) -> HtmlElement:
     if not html.strip():
         raise NotAnArticle("page is empty")
+    if len(html) > max_html_chars:
+        raise NotAnArticle(
+            f"page too large to clean ({len(html)} characters, over {max_html_chars})"
+        )
+    tree = load_html(html)
+    if tree is None:
+        raise NotAnArticle("page is not parseable HTML")
+    # One path step per level: true when any element sits `max_depth` levels down.
+    if tree.xpath("boolean(" + "/*" * (max_depth + 1) + ")"):
+        raise NotAnArticle(f"page nests elements deeper than {max_depth} levels")
+    return tree
+
+
+def _opinion(tree: HtmlElement, url: str | None, **options: Any) -> str:
+    # trafilatura prunes the tree it is given: each opinion gets its own copy.
     document = trafilatura.bare_extraction(
-        html,
+        copy.deepcopy(tree),
         url=url,
-        favor_precision=True,
         include_comments=False,
         include_tables=True,
-        with_metadata=True,
-        date_extraction_params={"extensive_search": False, "original_date": True},
+        with_metadata=False,
+        **options,
     )
-    if document is None or isinstance(document, dict):
+    return str(getattr(document, "text", None) or "")
+
+
+def extract_article(
+    html: str,
+    url: str | None = None,
+    *,
+    min_chars: int = MIN_ARTICLE_CHARS,
+    max_html_chars: int = MAX_HTML_CHARS,
+    max_depth: int = MAX_DEPTH,
+) -> CleanArticle:
+    """Extract the article in `html`. Raises `NotAnArticle` with the reason when there is none."""
+    tree = _parse(html, max_html_chars, max_depth)
+    declared: Declared = declared_metadata(tree)
+    precise = _opinion(tree, url, favor_precision=True)
+    broad = _opinion(tree, url, favor_recall=True)
+    text = remove_boilerplate(combine_opinions(precise, broad))
+    if len(text) < min_chars and declared.article_body:
+        # The publisher's own copy of the body, when the markup hides it from both opinions.
+        text = remove_boilerplate(declared.article_body)
+    if not text:
         raise NotAnArticle("no main text found")
-    text = strip_placeholders(document.text or "")
-    if len(text) < min_chars:
-        raise NotAnArticle(f"too little text for an article ({len(text)} characters)")
+    found = page_metadata(tree, url)
+    title = (found.title or "").strip() or None
+    judge(text, title, declared, min_chars=min_chars, page_type=found.pagetype)
     return CleanArticle(
         text=text,
-        title=(document.title or "").strip() or None,
-        authors=_authors(document.author),
-        published=document.date or None,
-        site_name=document.sitename or None,
-        language=document.language or None,
-        canonical_url=document.url or None,
-        description=document.description or None,
+        title=title,
+        authors=_authors(found.author),
+        published=found.date or declared.published,
+        modified=declared.modified,
+        site_name=found.sitename or None,
+        language=page_language(declared, text),
+        canonical_url=found.url or url or None,
+        image=found.image or None,
+        description=found.description or None,
     )

@@ -18,8 +18,16 @@ class Content(BaseModel):
     authors: list[str] = []
     published: str | None = None
     """ISO date (YYYY-MM-DD) from the page's metadata; never a guess."""
+    modified: str | None = None
+    """ISO date the page says it was last changed, if it says so."""
     site_name: str | None = None
     language: str | None = None
+    """Two- or three-letter code the page declares (`<html lang>`, meta) or, failing that,
+    a light guess from its common words."""
+    canonical_url: str | None = None
+    """The URL the page names as its own (`<link rel=canonical>`, `og:url`), else its URL."""
+    image: str | None = None
+    """The lead image's URL (`og:image`)."""
 
 
 class ArticleCleaned(Event):
