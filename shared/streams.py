@@ -57,3 +57,18 @@ def article_key(article_id: str) -> str:
 def html_key(content_hash: str) -> str:
     """Raw HTML, compressed, stored once per content hash (claim check)."""
     return f"{PREFIX}:html:{content_hash}"
+
+
+def host_slot_key(host: str) -> str:
+    """The next time (ms, server clock) any fetch process may send `host` a request."""
+    return f"{PREFIX}:fetch:host:{host}"
+
+
+def robots_key(origin: str) -> str:
+    """A host's robots.txt verdict and rules (`scheme://host:port`), cached with a TTL."""
+    return f"{PREFIX}:fetch:robots:{origin}"
+
+
+def validators_key(article_id: str) -> str:
+    """ETag, Last-Modified and content hash of an article's last fetch (conditional GET)."""
+    return f"{PREFIX}:fetch:validators:{article_id}"
