@@ -72,3 +72,8 @@ def robots_key(origin: str) -> str:
 def validators_key(article_id: str) -> str:
     """ETag, Last-Modified and content hash of an article's last fetch (conditional GET)."""
     return f"{PREFIX}:fetch:validators:{article_id}"
+
+
+def fetch_lease_key(article_id: str) -> str:
+    """Held while one fetch process downloads an article, so duplicates in flight wait."""
+    return f"{PREFIX}:fetch:lease:{article_id}"

@@ -155,6 +155,7 @@ async def _follow(
     current = url
     budget = settings.fetch_total_timeout
     for _hop in range(settings.fetch_max_redirects + 1):
+        _check_requestable(current)
         host, _ = host_port(current)
         crawl_delay = await robots.check(current) if robots is not None else 0.0
         if slots is not None:
@@ -193,13 +194,10 @@ async def _request(
     headers = validators.headers() if validators is not None else {}
     try:
         async with client.stream("GET", current, headers=headers) as response:
-            if response.is_redirect:
-                location = response.headers.get("location", "")
-                if not location:
-                    raise PermanentError(f"HTTP {response.status_code} redirect without Location")
-                return canonical_url(urljoin(current, location))
             if response.status_code == 304 and validators is not None:
                 return NotModified(url=url, final_url=current)
+            if response.has_redirect_location:
+                return canonical_url(urljoin(current, response.headers["location"]))
             await _raise_for_status(response, current, settings, slots)
             content_type = _media_type(response.headers.get("content-type", ""))
             if content_type not in HTML_TYPES:
@@ -209,10 +207,13 @@ async def _request(
             )
     except httpx.TimeoutException as exc:
         raise RetryableError(f"{current} did not answer in time ({type(exc).__name__})") from exc
+    except httpx.RemoteProtocolError as exc:
+        # httpx parses a redirect's Location even when not following it.
+        if "location header" in str(exc).lower():
+            raise PermanentError(f"redirect to an invalid URL: {exc}") from exc
+        raise _Transient(f"network error fetching {current}: {type(exc).__name__} {exc}") from exc
     except httpx.TransportError as exc:
         raise _Transient(f"network error fetching {current}: {type(exc).__name__} {exc}") from exc
-    except httpx.InvalidURL as exc:
-        raise PermanentError(f"URL cannot be requested: {exc}") from exc
     reject_binary(body)
     return FetchedPage(
         url=url,
@@ -243,6 +244,14 @@ async def _raise_for_status(
     if code == 429 or code >= 500:
         raise _Transient(phrase)
     raise PermanentError(phrase)
+
+
+def _check_requestable(url: str) -> None:
+    """`PermanentError` for a URL the HTTP client would refuse (e.g. `0177.0.0.1`)."""
+    try:
+        httpx.URL(url).host  # noqa: B018 - decoding the host is the check
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise PermanentError(f"URL cannot be requested: {exc}") from exc
 
 
 def _media_type(header: str) -> str:

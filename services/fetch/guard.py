@@ -31,7 +31,38 @@ _EMBEDS_IPV4_LOW32 = (
     ipaddress.IPv6Network("64:ff9b:1::/48"),
     ipaddress.IPv6Network("::ffff:0:0:0/96"),
 )
-_TEREDO = ipaddress.IPv6Network("2001::/32")
+# IANA special-purpose ranges that are not globally reachable, listed here as well as left
+# to `ipaddress`, whose tables differ between Python versions.
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/96",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
 
 
 class AddressRefused(PermanentError):
@@ -49,6 +80,8 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 
 def _is_public(ip: IPAddress) -> bool:
+    if any(ip.version == net.version and ip in net for net in _NOT_PUBLIC):
+        return False
     return ip.is_global and not (
         ip.is_multicast
         or ip.is_reserved
@@ -63,8 +96,6 @@ def is_public_address(address: str) -> bool:
     """True only for a global unicast address, judging IPv4 inside IPv6 by the IPv4 part."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip in _TEREDO or ip.is_site_local:
-            return False
         embedded = _embedded_ipv4(ip)
         if embedded is not None:
             return _is_public(embedded)

@@ -135,9 +135,8 @@ class Robots:
                     )
                     async with self._client.stream("GET", url) as response:
                         code = response.status_code
-                        location = response.headers.get("location")
-                        if response.is_redirect and location:
-                            url = canonical_url(urljoin(url, location))
+                        if response.has_redirect_location:
+                            url = canonical_url(urljoin(url, response.headers["location"]))
                             continue
                         if 200 <= code < 300:
                             try:
@@ -159,5 +158,7 @@ class Robots:
             return RobotsFile(
                 "unreachable", reason=f"no answer within {settings.fetch_total_timeout:g} s"
             )
+        except httpx.TimeoutException as exc:
+            return RobotsFile("unreachable", reason=f"no answer in time: {type(exc).__name__}")
         except httpx.HTTPError as exc:
             return RobotsFile("unreachable", reason=f"{type(exc).__name__}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,18 +10,19 @@ import httpx
 import structlog
 from faststream import FastStream
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from services.fetch.fetcher import FetchedPage, NotModified, Validators, build_client, fetch_page
 from services.fetch.politeness import HostSlots
 from services.fetch.robots import Robots
-from shared.errors import NotAnArticle, PermanentError
+from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.pages import store_html
 from shared.redis_values import as_text
 from shared.schemas import PageFetched, UrlSubmitted
 from shared.settings import Settings
 from shared.status import ArticleStatus
 from shared.streams import FETCH as STAGE
-from shared.streams import validators_key
+from shared.streams import fetch_lease_key, validators_key
 from shared.telemetry import current_trace_id
 from shared.urls import article_id, canonical_url
 from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
@@ -45,6 +47,13 @@ def parse_ingest_entry(body: Any) -> UrlSubmitted:
         force=force,
         submitted_at=datetime.now(UTC),
     )
+
+
+# KEYS[1] lease; ARGV[1] the holder's token: only the holder releases it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class PageUnchanged(NotAnArticle):
@@ -83,11 +92,13 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         self._client: httpx.AsyncClient | None = None
         self._slots: HostSlots | None = None
         self._robots: Robots | None = None
+        self._release: AsyncScript
 
     def parse(self, body: Any) -> UrlSubmitted:
         return parse_ingest_entry(body)
 
     async def start(self, ctx: StageContext) -> None:
+        self._release = ctx.redis.register_script(_RELEASE)
         self._client = build_client(self._settings)
         self._slots = HostSlots(ctx.redis)
         if self._settings.fetch_robots:
@@ -104,6 +115,24 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         if status != ArticleStatus.QUEUED and not event.force:
             log.info("already known", status=status)
             return None
+        # Duplicates of one article in flight at once (two spellings, two replicas): one
+        # fetches, the others step aside. The lease outlives success on purpose, until the
+        # status has moved on; a failure releases it for the redelivery.
+        lease = fetch_lease_key(event.article_id)
+        token = uuid.uuid4().hex
+        if not await ctx.redis.set(lease, token, nx=True, px=self._settings.claim_idle_ms):
+            if event.force:
+                raise RetryableError("the article is being fetched already; trying again later")
+            log.info("being fetched already")
+            return None
+        try:
+            return await self._fetch(event, ctx)
+        except BaseException:
+            await self._release(keys=[lease], args=[token])
+            raise
+
+    async def _fetch(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
+        assert self._client is not None
         submission = event.submitted_at.isoformat()
         previous = await load_validators(ctx.redis, event.article_id) if event.force else {}
         # A redelivery of the submission that stored these validators must not be told

@@ -1,0 +1,132 @@
+"""The fetch stage's identity rules: one article per canonical URL, conditional re-fetch,
+and an unchanged page that does not flow downstream again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from services.fetch.worker import create_handler
+from shared.schemas import UrlSubmitted
+from shared.settings import Settings
+from shared.streams import FETCH, article_key, validators_key
+from shared.urls import article_id, canonical_url
+from shared.worker import StageRunner
+from tests.component.fetch_helpers import fetch_settings
+from tests.component.helpers import running, text_fields, wait_for_entries, wait_for_status
+from tests.hostile import HostileServer, hostile_server
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileServer]:
+    with hostile_server() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(redis_server: str, tmp_path: Path, hostile: HostileServer) -> Settings:
+    return fetch_settings(redis_server, tmp_path, [hostile.host_port])
+
+
+def _runner(settings: Settings) -> StageRunner[UrlSubmitted]:
+    return StageRunner(FETCH, settings, create_handler(settings))
+
+
+async def test_spellings_of_one_article_are_fetched_once(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    base = hostile.url("article")
+    spellings = [
+        base,
+        base.replace("http://", "HTTP://") + "#top",
+        base + "?utm_source=x&utm_medium=y",
+        base.replace("/article", ":80/article").replace(f":{hostile.port}:80", f":{hostile.port}"),
+        base + "?fbclid=abc",
+    ]
+    assert len({canonical_url(s) for s in spellings}) == 1
+    async with running(_runner(settings)):
+        for url in spellings:
+            await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_entries(redis, FETCH.writes, 1)
+        await wait_for_status(redis, article_key(article_id(canonical_url(base))), {"fetched"})
+        # Let the remaining entries be handled (and dropped) before counting.
+        await redis.xadd(FETCH.reads, {"url": hostile.url("gone-marker")})
+        await wait_for_status(
+            redis, article_key(article_id(hostile.url("gone-marker"))), {"failed"}
+        )
+    assert await redis.xlen(FETCH.writes) == 1
+    assert hostile.state.count("/article") == 1
+
+
+async def test_forced_refetch_sends_validators_and_a_304_stops_there(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    url = hostile.url("versioned")
+    key = article_key(article_id(url))
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, key, {"fetched"})
+        stored = text_fields(await redis.hgetall(validators_key(article_id(url))))
+        assert stored["etag"] == '"v1"'
+        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
+        fields = await wait_for_status(redis, key, {"skipped"})
+    assert "unchanged since the last fetch (HTTP 304" in fields["reason"]
+    first, second = (r for r in hostile.state.requests if r.path == "/versioned")
+    assert "If-None-Match" not in first.headers
+    assert second.headers["If-None-Match"] == '"v1"'
+    assert second.headers["If-Modified-Since"] == "Mon, 04 Mar 2019 10:00:00 GMT"
+    assert await redis.xlen(FETCH.writes) == 1
+
+
+async def test_forced_refetch_of_the_same_content_does_not_flow_downstream(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    url = hostile.url("article")  # no validators: only the content hash can tell
+    key = article_key(article_id(url))
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, key, {"fetched"})
+        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
+        fields = await wait_for_status(redis, key, {"skipped"})
+    assert "unchanged since the last fetch (same content)" in fields["reason"]
+    assert hostile.state.count("/article") == 2
+    assert await redis.xlen(FETCH.writes) == 1
+
+
+async def test_robots_disallow_ends_the_article_failed_with_the_reason(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    hostile.state.robots = (200, "User-agent: *\nDisallow: /private\n")
+    url = hostile.url("private/story")
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
+    assert fields["error_reason"] == "robots.txt disallows /private/story for newsflow"
+    assert hostile.state.count("/private/story") == 0
+    (dead,) = [text_fields(d) for d in await wait_for_entries(redis, FETCH.dead_letters, 1)]
+    assert dead["reason"] == fields["error_reason"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "reason"),
+    [
+        ("bomb?encoding=gzip", "failed", "body over 2 MB once decoded"),
+        ("big?size=1100000", "failed", "body over 1 MB"),
+        ("binary", "skipped", "body is binary data served as HTML"),
+        ("loop/a", "failed", "more than 5 redirects"),
+        ("flaky?n=100", "failed", "HTTP 500 Internal Server Error (gave up after 2 attempts)"),
+    ],
+)
+async def test_hostile_pages_end_with_a_reason_a_user_understands(
+    redis: Redis, settings: Settings, hostile: HostileServer, path: str, status: str, reason: str
+) -> None:
+    url = hostile.url(path)
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        fields = await wait_for_status(redis, article_key(article_id(url)), {status})
+    assert (fields.get("error_reason") or fields.get("reason")) == reason
