@@ -140,6 +140,11 @@ class _Handler(BaseHTTPRequestHandler):
         code, body = state.robots
         self._send(code, body.encode(), "text/plain")
 
+    def route_delay(self, path: str, query: dict[str, list[str]], attempt: int) -> None:
+        """The article after `s` seconds."""
+        time.sleep(float(query.get("s", ["0.5"])[0]))
+        self.route_article(path, query, attempt)
+
     def route_private(self, path: str, query: dict[str, list[str]], attempt: int) -> None:
         self._send(200, ARTICLE, "text/html; charset=utf-8")
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -158,21 +160,20 @@ async def _follow(
         _check_requestable(current)
         host, _ = host_port(current)
         crawl_delay = await robots.check(current) if robots is not None else 0.0
-        if slots is not None:
-            interval = max(
-                settings.fetch_host_interval, min(crawl_delay, settings.fetch_max_crawl_delay)
-            )
-            await slots.acquire(host, interval, settings.fetch_max_wait)
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(budget):
-                result = await _request(
-                    current, url, client, settings, slots=slots, validators=validators
-                )
-        except TimeoutError as exc:
-            raise RetryableError(
-                f"page took longer than {settings.fetch_total_timeout:g} s to download"
-            ) from exc
+        interval = max(
+            settings.fetch_host_interval, min(crawl_delay, settings.fetch_max_crawl_delay)
+        )
+        async with _host_slot(slots, host, interval, settings.fetch_max_wait):
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(budget):
+                    result = await _request(
+                        current, url, client, settings, slots=slots, validators=validators
+                    )
+            except TimeoutError as exc:
+                raise RetryableError(
+                    f"page took longer than {settings.fetch_total_timeout:g} s to download"
+                ) from exc
         budget -= time.monotonic() - started
         if isinstance(result, str):
             current = result
@@ -244,6 +245,17 @@ async def _raise_for_status(
     if code == 429 or code >= 500:
         raise _Transient(phrase)
     raise PermanentError(phrase)
+
+
+@asynccontextmanager
+async def _host_slot(
+    slots: HostSlots | None, host: str, interval: float, max_wait: float
+) -> AsyncIterator[None]:
+    if slots is None:
+        yield
+        return
+    async with slots.slot(host, interval, max_wait):
+        yield
 
 
 def _check_requestable(url: str) -> None:

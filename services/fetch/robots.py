@@ -130,10 +130,12 @@ class Robots:
             async with asyncio.timeout(settings.fetch_total_timeout):
                 for _hop in range(ROBOTS_MAX_REDIRECTS + 1):
                     host, _ = host_port(url)
-                    await self._slots.acquire(
-                        host, settings.fetch_host_interval, settings.fetch_max_wait
-                    )
-                    async with self._client.stream("GET", url) as response:
+                    async with (
+                        self._slots.slot(
+                            host, settings.fetch_host_interval, settings.fetch_max_wait
+                        ),
+                        self._client.stream("GET", url) as response,
+                    ):
                         code = response.status_code
                         if response.has_redirect_location:
                             url = canonical_url(urljoin(url, response.headers["location"]))

@@ -100,7 +100,7 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
     async def start(self, ctx: StageContext) -> None:
         self._release = ctx.redis.register_script(_RELEASE)
         self._client = build_client(self._settings)
-        self._slots = HostSlots(ctx.redis)
+        self._slots = HostSlots(ctx.redis, hold=self._settings.fetch_total_timeout)
         if self._settings.fetch_robots:
             self._robots = Robots(ctx.redis, self._client, self._slots, self._settings)
 

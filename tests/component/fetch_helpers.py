@@ -63,5 +63,5 @@ class Fetch:
 @asynccontextmanager
 async def fetcher(settings: Settings, redis: Redis) -> AsyncIterator[Fetch]:
     async with build_client(settings) as client:
-        slots = HostSlots(redis)
+        slots = HostSlots(redis, hold=settings.fetch_total_timeout)
         yield Fetch(settings, client, slots, Robots(redis, client, slots, settings))
