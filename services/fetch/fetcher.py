@@ -9,7 +9,8 @@ Retries: a 5xx, a 429 or a network error is retried inside the same delivery up 
 `fetch_retries` times, after the server's Retry-After (capped by `fetch_retry_after_max`) or
 a jittered exponential backoff, as long as the wait stays within `fetch_max_wait`. Beyond
 that a `RetryableError` carrying the delay leaves the entry to the stage's redelivery.
-Timeouts are not retried inside the delivery: a slow server would only be asked again.
+A silent server (connect or read timeout) is not retried inside the delivery, and a page
+that does not arrive within the whole-response deadline fails like one over the size cap.
 """
 
 from __future__ import annotations
@@ -113,6 +114,14 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return _RANDOM.uniform(0, min(cap, base * 2**attempt))
 
 
+def redelivery(settings: Settings) -> float:
+    """When to try again in a later delivery: the backoff series continued, half-jittered."""
+    ceiling = min(
+        settings.fetch_max_wait, settings.fetch_backoff_base * 2 ** (settings.fetch_retries + 1)
+    )
+    return float(ceiling * _RANDOM.uniform(0.5, 1.0))
+
+
 async def fetch_page(
     url: str,
     client: httpx.AsyncClient,
@@ -124,8 +133,8 @@ async def fetch_page(
 ) -> FetchedPage | NotModified:
     """Fetch `url`, retrying passing faults within the limits above.
 
-    Raises `PermanentError` (refused address, robots.txt, 4xx, too large, too many
-    redirects), `RetryableError` (network, 5xx, 429, timeouts, a busy host) or
+    Raises `PermanentError` (refused address, robots.txt, 4xx, too large, too slow, too
+    many redirects), `RetryableError` (network, 5xx, 429, a silent server, a busy host) or
     `NotAnArticle` (not HTML).
     """
     attempt = 0
@@ -139,7 +148,8 @@ async def fetch_page(
             if delay is None:
                 delay = backoff(attempt, settings.fetch_backoff_base, settings.fetch_max_wait)
             if attempt >= settings.fetch_retries or delay > settings.fetch_max_wait:
-                raise RetryableError(exc.reason, retry_after=delay) from exc
+                later = exc.retry_after if exc.retry_after is not None else redelivery(settings)
+                raise RetryableError(exc.reason, retry_after=later) from exc
             attempt += 1
             if slots is None or exc.retry_after is None:
                 await asyncio.sleep(delay)  # with slots, the host's deferred slot waits
@@ -171,7 +181,9 @@ async def _follow(
                         current, url, client, settings, slots=slots, validators=validators
                     )
             except TimeoutError as exc:
-                raise RetryableError(
+                # A limit like the size caps: asking a drip-feeding server again only
+                # spends another deadline.
+                raise PermanentError(
                     f"page took longer than {settings.fetch_total_timeout:g} s to download"
                 ) from exc
         budget -= time.monotonic() - started
@@ -207,7 +219,10 @@ async def _request(
                 response, settings.fetch_max_bytes, settings.fetch_max_decoded_bytes
             )
     except httpx.TimeoutException as exc:
-        raise RetryableError(f"{current} did not answer in time ({type(exc).__name__})") from exc
+        raise RetryableError(
+            f"{current} did not answer in time ({type(exc).__name__})",
+            retry_after=redelivery(settings),
+        ) from exc
     except httpx.RemoteProtocolError as exc:
         # httpx parses a redirect's Location even when not following it.
         if "location header" in str(exc).lower():

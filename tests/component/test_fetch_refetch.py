@@ -130,3 +130,23 @@ async def test_hostile_pages_end_with_a_reason_a_user_understands(
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {status})
     assert (fields.get("error_reason") or fields.get("reason")) == reason
+
+
+async def test_a_retry_hint_brings_the_redelivery_forward(
+    redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
+) -> None:
+    """A 500 with no retries in place: the entry is due again after the fetch stage's hint
+    (well under a second here), not after claim_idle_ms (30 s here)."""
+    settings = fetch_settings(
+        redis_server,
+        tmp_path,
+        [hostile.host_port],
+        fetch_retries=0,
+        claim_idle_ms=30_000,
+        max_deliveries=5,
+    )
+    url = hostile.url("flaky?n=2")
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, article_key(article_id(url)), {"fetched"}, timeout=10)
+    assert hostile.state.count("/flaky?n=2") == 3
