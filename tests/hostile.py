@@ -30,7 +30,7 @@ import zstandard
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 ARTICLE = (PAGES / "tass-2019-lavrov-rovaniemi.html").read_bytes()
-BOMB_SIZE = 64 * 1024 * 1024  # decoded size of every bomb: far over the test caps
+BOMB_SIZE = 32 * 1024 * 1024  # decoded size of every bomb: far over the test caps
 
 RUSSIAN = "Министр иностранных дел России Сергей Лавров провёл переговоры в Рованиеми. " * 8
 JAPANESE = "東京で首脳会談が開かれ、両国の外相が協力の拡大について話し合いました。" * 8
@@ -138,12 +138,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"no robots here", "text/plain")
             return
         code, body = state.robots
+        if 300 <= code < 400:
+            self._redirect(body, code)  # the body names where robots.txt moved
+            return
         self._send(code, body.encode(), "text/plain")
 
     def route_delay(self, path: str, query: dict[str, list[str]], attempt: int) -> None:
         """The article after `s` seconds."""
         time.sleep(float(query.get("s", ["0.5"])[0]))
         self.route_article(path, query, attempt)
+
+    def route_moved_robots(self, path: str, query: dict[str, list[str]], attempt: int) -> None:
+        self._send(200, b"User-agent: *\nDisallow: /\n", "text/plain")
 
     def route_private(self, path: str, query: dict[str, list[str]], attempt: int) -> None:
         self._send(200, ARTICLE, "text/html; charset=utf-8")

@@ -160,6 +160,10 @@ class Robots:
             return RobotsFile(
                 "unreachable", reason=f"no answer within {settings.fetch_total_timeout:g} s"
             )
+        except PermanentError as exc:
+            # A redirect newsflow will not follow (an internal address, a name that does not
+            # resolve): as with too many redirects, there is no robots.txt to be had.
+            return RobotsFile("allow", reason=exc.reason)
         except httpx.TimeoutException as exc:
             return RobotsFile("unreachable", reason=f"no answer in time: {type(exc).__name__}")
         except httpx.HTTPError as exc:

@@ -122,11 +122,22 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         token = uuid.uuid4().hex
         if not await ctx.redis.set(lease, token, nx=True, px=self._settings.claim_idle_ms):
             if event.force:
-                raise RetryableError("the article is being fetched already; trying again later")
+                remaining_ms = await ctx.redis.pttl(lease)
+                raise RetryableError(
+                    "the article is being fetched already; trying again later",
+                    retry_after=max(remaining_ms, 100) / 1000,
+                )
             log.info("being fetched already")
             return None
         try:
             return await self._fetch(event, ctx)
+        except PageUnchanged as exc:
+            # A status the API reset for this re-fetch ends `skipped` with the reason; one that
+            # still records the earlier run (indexed, or on its way) is left to say so.
+            if status == ArticleStatus.QUEUED:
+                raise
+            log.info("unchanged", reason=exc.reason, status=status)
+            return None
         except BaseException:
             await self._release(keys=[lease], args=[token])
             raise

@@ -90,6 +90,21 @@ async def test_a_5xx_robots_file_disallows_the_site_for_a_while(
     assert 0 < ttl <= fetch.settings.fetch_robots_error_ttl
 
 
+async def test_robots_redirected_to_an_internal_address_is_not_followed(
+    fetch: Fetch, hostile: HostileServer, listener: Canary
+) -> None:
+    hostile.state.robots = (301, f"http://127.0.0.1:{listener.port}/robots.txt")
+    assert isinstance(await fetch(hostile.url("article")), FetchedPage)
+    assert listener.connections == 0
+
+
+async def test_robots_redirects_are_followed(fetch: Fetch, hostile: HostileServer) -> None:
+    hostile.state.robots = (302, hostile.url("moved-robots"))
+    with pytest.raises(PermanentError, match=r"robots\.txt disallows /article"):
+        await fetch(hostile.url("article"))
+    assert hostile.state.count("/moved-robots") == 1
+
+
 async def test_an_unreachable_robots_file_disallows(fetch: Fetch, hostile: HostileServer) -> None:
     hostile.state.robots_delay = 3.0  # longer than fetch_total_timeout
     with pytest.raises(RetryableError, match=r"unavailable \(no answer"):

@@ -3,6 +3,7 @@ and an unchanged page that does not flow downstream again."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from redis.asyncio import Redis
 from services.fetch.worker import create_handler
 from shared.schemas import UrlSubmitted
 from shared.settings import Settings
+from shared.status import StatusStore
 from shared.streams import FETCH, article_key, validators_key
 from shared.urls import article_id, canonical_url
 from shared.worker import StageRunner
@@ -73,6 +75,8 @@ async def test_forced_refetch_sends_validators_and_a_304_stops_there(
         await wait_for_status(redis, key, {"fetched"})
         stored = text_fields(await redis.hgetall(validators_key(article_id(url))))
         assert stored["etag"] == '"v1"'
+        # As POST /v1/articles with force does: the status starts again from queued.
+        await StatusStore(redis).submit(article_id(url), url, replace=True)
         await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
         fields = await wait_for_status(redis, key, {"skipped"})
     assert "unchanged since the last fetch (HTTP 304" in fields["reason"]
@@ -91,11 +95,41 @@ async def test_forced_refetch_of_the_same_content_does_not_flow_downstream(
     async with running(_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, key, {"fetched"})
+        await StatusStore(redis).submit(article_id(url), url, replace=True)
         await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
         fields = await wait_for_status(redis, key, {"skipped"})
     assert "unchanged since the last fetch (same content)" in fields["reason"]
     assert hostile.state.count("/article") == 2
     assert await redis.xlen(FETCH.writes) == 1
+
+
+async def test_forced_refetch_of_an_unchanged_page_leaves_a_recorded_status_alone(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    """A plain `XADD ... force 1` does not reset the status: `fetched` (or `indexed`) stays."""
+    url = hostile.url("article")
+    key = article_key(article_id(url))
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, key, {"fetched"})
+        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
+        await _wait_until_handled(redis, hostile, "/article", 2)
+        assert text_fields(await redis.hgetall(key))["status"] == "fetched"
+    assert await redis.xlen(FETCH.writes) == 1
+
+
+async def _wait_until_handled(
+    redis: Redis, hostile: HostileServer, path: str, requests: int
+) -> None:
+    """Until `path` got `requests` requests and the stage holds no pending entry."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while (
+        hostile.state.count(path) < requests
+        or (await redis.xpending(FETCH.reads, FETCH.group))["pending"]
+    ):
+        assert loop.time() < deadline, f"{path} not handled {requests} times"
+        await asyncio.sleep(0.05)
 
 
 async def test_robots_disallow_ends_the_article_failed_with_the_reason(
