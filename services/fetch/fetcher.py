@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +36,7 @@ from shared.settings import Settings
 from shared.urls import canonical_url
 
 if TYPE_CHECKING:
-    from services.fetch.politeness import HostSlots
+    from services.fetch.politeness import HeldSlot, HostSlots
     from services.fetch.robots import Robots
 
 __all__ = [
@@ -173,12 +173,18 @@ async def _follow(
         interval = max(
             settings.fetch_host_interval, min(crawl_delay, settings.fetch_max_crawl_delay)
         )
-        async with _host_slot(slots, host, interval, settings.fetch_max_wait):
+        async with _host_slot(slots, host, interval, settings.fetch_max_wait) as held:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(budget):
                     result = await _request(
-                        current, url, client, settings, slots=slots, validators=validators
+                        current,
+                        url,
+                        client,
+                        settings,
+                        slots=slots,
+                        validators=validators,
+                        on_response=held.release if held is not None else None,
                     )
             except TimeoutError as exc:
                 # A limit like the size caps: asking a drip-feeding server again only
@@ -202,11 +208,17 @@ async def _request(
     *,
     slots: HostSlots | None,
     validators: Validators | None,
+    on_response: Callable[[], Awaitable[None]] | None = None,
 ) -> FetchedPage | NotModified | str:
-    """One hop: the page, `NotModified`, or the next hop's URL."""
+    """One hop: the page, `NotModified`, or the next hop's URL.
+
+    `on_response` is called as soon as the response's headers are in (it frees the host).
+    """
     headers = validators.headers() if validators is not None else {}
     try:
         async with client.stream("GET", current, headers=headers) as response:
+            if on_response is not None:
+                await on_response()
             if response.status_code == 304 and validators is not None:
                 return NotModified(url=url, final_url=current)
             if response.has_redirect_location:
@@ -265,12 +277,12 @@ async def _raise_for_status(
 @asynccontextmanager
 async def _host_slot(
     slots: HostSlots | None, host: str, interval: float, max_wait: float
-) -> AsyncIterator[None]:
+) -> AsyncIterator[HeldSlot | None]:
     if slots is None:
-        yield
+        yield None
         return
-    async with slots.slot(host, interval, max_wait):
-        yield
+    async with slots.slot(host, interval, max_wait) as held:
+        yield held
 
 
 def _check_requestable(url: str) -> None:

@@ -1,12 +1,13 @@
 """Per-host request slots shared by every fetch process through Redis.
 
-A host has one request in flight at a time, and the next one starts at least an interval
-after the previous one ended (as Nutch and StormCrawler measure it). Each host's state is a
-Redis hash: `free`, the first moment another request may start, and `holder`, the request
-in flight with the moment its hold lapses (should its process die). Taking and releasing are
-Lua scripts that read the server's clock, so replicas whose clocks disagree share one
-schedule, and a slot is only ever granted for "now", so a caller that wakes late cannot
-shorten the gap at the host.
+A host is sent one request at a time: a request holds its host's slot until the response's
+headers arrive, and the next request starts at least an interval after that moment, so the
+host sees requests no closer than the interval. A slow body does not hold the host (the
+whole-response deadline bounds it). Each host's state is a Redis hash: `free`, the first
+moment another request may start, and `holder`, the request being sent with the moment its
+hold lapses (should its process die). Taking and releasing are Lua scripts on the server's
+clock, so replicas whose clocks disagree share one schedule, and a slot is only granted for
+"now", so a caller that wakes late cannot shorten the gap at the host.
 """
 
 from __future__ import annotations
@@ -76,6 +77,22 @@ _POLL = 0.05  # seconds between looks at a host whose request is in flight
 _RANDOM = random.SystemRandom()
 
 
+class HeldSlot:
+    """A host's slot held for one request; `release` once the response has begun."""
+
+    def __init__(self, slots: HostSlots, host: str, token: str, interval: float) -> None:
+        self._slots = slots
+        self._host = host
+        self._token = token
+        self._interval = interval
+        self._released = False
+
+    async def release(self) -> None:
+        if not self._released:
+            self._released = True
+            await self._slots._give_back(self._host, self._token, self._interval)
+
+
 class HostSlots:
     """One request per host at a time, spaced by the host's interval, across all replicas."""
 
@@ -94,10 +111,11 @@ class HostSlots:
         return _POLL if int(wait_ms) < 0 else int(wait_ms) / 1000
 
     @asynccontextmanager
-    async def slot(self, host: str, interval: float, max_wait: float) -> AsyncIterator[float]:
-        """Hold `host`'s slot for one request; yields the seconds waited for it.
+    async def slot(self, host: str, interval: float, max_wait: float) -> AsyncIterator[HeldSlot]:
+        """Hold `host`'s slot for one request; release it when the response begins.
 
         Raises `RetryableError` (with `retry_after`) when it cannot be had within `max_wait`.
+        Leaving the block releases the slot if the caller has not.
         """
         token = uuid.uuid4().hex
         started = time.monotonic()
@@ -110,12 +128,14 @@ class HostSlots:
                 )
             # A little jitter so callers waiting for one host do not all ask at once.
             await asyncio.sleep(wait + _RANDOM.uniform(0, 0.01))
+        held = HeldSlot(self, host, token, interval)
         try:
-            yield time.monotonic() - started
+            yield held
         finally:
-            await self._release(
-                keys=[host_slot_key(host)], args=[token, math.ceil(interval * 1000)]
-            )
+            await held.release()
+
+    async def _give_back(self, host: str, token: str, interval: float) -> None:
+        await self._release(keys=[host_slot_key(host)], args=[token, math.ceil(interval * 1000)])
 
     async def defer(self, host: str, seconds: float) -> None:
         """Ask no replica to contact `host` for `seconds` (a server's Retry-After)."""
@@ -125,6 +145,6 @@ class HostSlots:
         """Seconds until `host` may be asked again (0 when it may be now)."""
         wait = await self.try_take(host, "")
         if wait is None:  # taken for nobody: give it straight back
-            await self._release(keys=[host_slot_key(host)], args=["", 0])
+            await self._give_back(host, "", 0)
             return 0.0
         return wait

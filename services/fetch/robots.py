@@ -133,9 +133,10 @@ class Robots:
                     async with (
                         self._slots.slot(
                             host, settings.fetch_host_interval, settings.fetch_max_wait
-                        ),
+                        ) as held,
                         self._client.stream("GET", url) as response,
                     ):
+                        await held.release()
                         code = response.status_code
                         if response.has_redirect_location:
                             url = canonical_url(urljoin(url, response.headers["location"]))

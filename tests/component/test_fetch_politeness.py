@@ -153,7 +153,7 @@ async def test_host_interval_holds_across_replicas(
     assert min(gaps) >= 0.25
 
 
-async def test_one_request_per_host_in_flight_and_the_interval_counts_from_its_end(
+async def test_the_next_request_waits_for_the_previous_response_and_then_the_interval(
     redis_server: str, tmp_path: Path, hostile: HostileServer, redis: Redis
 ) -> None:
     settings = fetch_settings(redis_server, tmp_path, [hostile.host_port], fetch_host_interval=0.2)
@@ -166,6 +166,24 @@ async def test_one_request_per_host_in_flight_and_the_interval_counts_from_its_e
     (slow_request,) = [r for r in hostile.state.requests if r.path.startswith("/delay")]
     (quick_request,) = [r for r in hostile.state.requests if r.path == "/article"]
     assert quick_request.at - slow_request.at >= 0.6 + 0.2
+
+
+async def test_a_slow_body_does_not_hold_its_host(
+    redis_server: str, tmp_path: Path, hostile: HostileServer, redis: Redis
+) -> None:
+    """The drip-fed body runs to the 2 s deadline; the host is free once its headers came."""
+    settings = fetch_settings(redis_server, tmp_path, [hostile.host_port], fetch_host_interval=0.2)
+    async with fetcher(settings, redis) as fetch:
+        slow = asyncio.create_task(fetch(hostile.url("slow")))
+        while hostile.state.count("/slow") == 0:
+            await asyncio.sleep(0.01)
+        await fetch(hostile.url("article"))
+        assert not slow.done()
+        with pytest.raises(PermanentError, match="took longer than"):
+            await slow
+    (slow_request,) = [r for r in hostile.state.requests if r.path == "/slow"]
+    (quick_request,) = [r for r in hostile.state.requests if r.path == "/article"]
+    assert quick_request.at - slow_request.at >= 0.2
 
 
 async def test_a_slot_too_far_away_is_not_taken(fetch: Fetch, hostile: HostileServer) -> None:
