@@ -1,9 +1,9 @@
 """Download one page: bounded in time and size, polite, and checked on every redirect hop.
 
-Each hop passes robots.txt, then waits for its host's politeness slot, then is requested
-through the guarded client (which refuses internal addresses at connection time). The time
-spent on the network, across all hops, is bounded by `fetch_total_timeout`; waits for a slot
-are not counted in it.
+Each hop passes robots.txt, then waits for its host's politeness slot (freed again as soon
+as the response's headers arrive), then is requested through the guarded client (which
+refuses internal addresses at connection time). The time spent on the network, across all
+hops, is bounded by `fetch_total_timeout`; waits for a slot are not counted in it.
 
 Retries: a 5xx, a 429 or a network error is retried inside the same delivery up to
 `fetch_retries` times, after the server's Retry-After (capped by `fetch_retry_after_max`) or
