@@ -5,6 +5,10 @@ The names used here (numeric spellings and `localhost`) resolve without any netw
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from typing import Any
+
 import pytest
 
 from services.fetch.guard import AddressGuard, AddressRefused, host_port, is_public_address
@@ -172,3 +176,19 @@ async def test_bracketed_ipv6_allow_entry_matches_its_url() -> None:
 async def test_only_http_and_https(url: str) -> None:
     with pytest.raises(AddressRefused, match="is not http or https"):
         await AddressGuard([]).check(url)
+
+
+async def test_one_internal_address_among_public_ones_refuses_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def mixed(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", port)),
+        ]
+
+    monkeypatch.setattr(loop, "getaddrinfo", mixed)
+    with pytest.raises(AddressRefused, match=r"mixed\.test resolves to 10\.0\.0\.5"):
+        await AddressGuard([]).resolve("mixed.test", 80)
