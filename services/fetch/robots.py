@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -74,7 +73,7 @@ class Robots:
         self._settings = settings
         self._agent = settings.fetch_user_agent.split("/", 1)[0].strip() or "newsflow"
         self._parsed: dict[str, tuple[float, RobotsFile, Protego | None]] = {}
-        self._locks = [asyncio.Lock() for _ in range(64)]
+        self._loading: dict[str, asyncio.Future[tuple[RobotsFile, Protego | None]]] = {}
 
     async def check(self, url: str) -> float:
         """The crawl delay robots.txt asks of newsflow (0 when none); raises when disallowed.
@@ -102,26 +101,31 @@ class Robots:
         cached = self._parsed.get(origin)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1], cached[2]
-        async with self._locks[zlib.crc32(origin.encode()) % len(self._locks)]:
-            cached = self._parsed.get(origin)
-            if cached is not None and cached[0] > time.monotonic():
-                return cached[1], cached[2]
-            raw = await self._redis.get(robots_key(origin))
-            if raw is not None:
-                robots = RobotsFile.from_json(raw)
-            else:
-                robots = await self._download(origin)
-                ttl = (
-                    self._settings.fetch_robots_error_ttl
-                    if robots.kind == "unreachable"
-                    else self._settings.fetch_robots_ttl
-                )
-                await self._redis.set(robots_key(origin), robots.to_json(), ex=ttl)
-            rules = Protego.parse(robots.body) if robots.kind == "rules" else None
-            self._parsed[origin] = (time.monotonic() + _LOCAL_TTL, robots, rules)
-            if len(self._parsed) > 10_000:
-                self._parsed.pop(next(iter(self._parsed)))
-            return robots, rules
+        # Tasks asking for one origin at once share one load; other origins never wait on it.
+        loading = self._loading.get(origin)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(origin))
+            self._loading[origin] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(origin, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, origin: str) -> tuple[RobotsFile, Protego | None]:
+        raw = await self._redis.get(robots_key(origin))
+        if raw is not None:
+            robots = RobotsFile.from_json(raw)
+        else:
+            robots = await self._download(origin)
+            ttl = (
+                self._settings.fetch_robots_error_ttl
+                if robots.kind == "unreachable"
+                else self._settings.fetch_robots_ttl
+            )
+            await self._redis.set(robots_key(origin), robots.to_json(), ex=ttl)
+        rules = Protego.parse(robots.body) if robots.kind == "rules" else None
+        self._parsed[origin] = (time.monotonic() + _LOCAL_TTL, robots, rules)
+        if len(self._parsed) > 10_000:
+            self._parsed.pop(next(iter(self._parsed)))
+        return robots, rules
 
     async def _download(self, origin: str) -> RobotsFile:  # noqa: PLR0911 - one per RFC case
         settings = self._settings

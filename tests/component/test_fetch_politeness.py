@@ -130,6 +130,7 @@ def _gaps(hostile: HostileServer, prefix: str) -> list[float]:
 async def test_crawl_delay_spaces_requests(fetch: Fetch, hostile: HostileServer) -> None:
     hostile.state.robots = (200, "User-agent: *\nCrawl-delay: 0.4\n")
     await asyncio.gather(*(fetch(hostile.url(f"article?n={i}")) for i in range(4)))
+    assert hostile.state.count("/robots.txt") == 1  # four at once shared one download
     gaps = _gaps(hostile, "/article")
     assert len(gaps) == 3
     assert min(gaps) >= 0.4
