@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         description="Longest wait inside a fetch (host slot, Retry-After, backoff); a longer "
         "one leaves the entry for redelivery. Keep it well below claim_idle_ms.",
     )
+    fetch_delivery_timeout: float = Field(
+        default=90.0,
+        gt=0,
+        description="Seconds one delivery may spend on a URL, waits and retries included; "
+        "past it the entry is left for a later delivery. Keep it below claim_idle_ms.",
+    )
     fetch_retry_after_max: float = Field(
         default=600.0, ge=0, description="A server's Retry-After is honoured up to this."
     )

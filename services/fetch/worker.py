@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -155,14 +156,23 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
             if previous
             else None
         )
-        page = await fetch_page(
-            event.url,
-            self._client,
-            self._settings,
-            robots=self._robots,
-            slots=self._slots,
-            validators=conditional,
-        )
+        limit = self._settings.fetch_delivery_timeout
+        try:
+            # Bounded so the reclaimer never hands a URL still being worked on to another
+            # consumer (claim_idle_ms is longer).
+            async with asyncio.timeout(limit):
+                page = await fetch_page(
+                    event.url,
+                    self._client,
+                    self._settings,
+                    robots=self._robots,
+                    slots=self._slots,
+                    validators=conditional,
+                )
+        except TimeoutError as exc:
+            raise RetryableError(
+                f"fetching took longer than {limit:g} s in one attempt (waits included)"
+            ) from exc
         if isinstance(page, NotModified):
             raise PageUnchanged("page unchanged since the last fetch (HTTP 304 Not Modified)")
         key, digest = await store_html(

@@ -184,3 +184,26 @@ async def test_a_retry_hint_brings_the_redelivery_forward(
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, article_key(article_id(url)), {"fetched"}, timeout=10)
     assert hostile.state.count("/flaky?n=2") == 3
+
+
+async def test_one_delivery_is_bounded_waits_included(
+    redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
+) -> None:
+    """A host whose Retry-After keeps the fetch waiting within the in-place limits still
+    hands the URL back when the delivery's time is up."""
+    settings = fetch_settings(
+        redis_server,
+        tmp_path,
+        [hostile.host_port],
+        fetch_delivery_timeout=1.0,
+        fetch_retries=5,
+    )
+    url = hostile.url("busy?n=100&after=2")
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
+    assert fields["error_reason"].endswith("(gave up after 2 attempts)")
+    # Unbounded, each delivery would have asked six times, two seconds apart.
+    assert hostile.state.count("/busy?n=100&after=2") <= 4
+    dead = [text_fields(d) for d in await wait_for_entries(redis, FETCH.dead_letters, 1)]
+    assert dead[0]["attempts"] == "2"
