@@ -167,12 +167,12 @@ def cmd_clean(settings: Settings, args: argparse.Namespace) -> int:
 def _download(settings: Settings, url: str) -> str:
     import asyncio
 
-    from services.fetch import AddressGuard, fetch_page
-    from services.fetch.fetcher import build_client
+    from services.fetch import FetchedPage, build_client, fetch_page
 
     async def run() -> str:
         async with build_client(settings) as client:
-            page = await fetch_page(url, client, AddressGuard(settings.fetch_allow), settings)
+            page = await fetch_page(url, client, settings)
+            assert isinstance(page, FetchedPage)  # no validators sent: never NotModified
             return page.html
 
     return asyncio.run(run())

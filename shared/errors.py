@@ -18,7 +18,15 @@ class NewsflowError(Exception):
 
 
 class RetryableError(NewsflowError):
-    """A passing fault: the network, a 5xx, a busy server. Try again later."""
+    """A passing fault: the network, a 5xx, a busy server. Try again later.
+
+    `retry_after` is the earliest sensible retry in seconds, when the fault says so
+    (a server's Retry-After, a host's politeness slot).
+    """
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class PermanentError(NewsflowError):

@@ -82,12 +82,71 @@ class Settings(BaseSettings):
     fetch_concurrency: int = Field(
         default=16, ge=1, le=1000, description="Pages downloaded at once by one fetch process."
     )
-    fetch_user_agent: str = "newsflow/0.1"
-    fetch_connect_timeout: float = Field(default=5.0, gt=0)
-    fetch_read_timeout: float = Field(default=15.0, gt=0)
-    fetch_total_timeout: float = Field(default=30.0, gt=0)
-    fetch_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    fetch_user_agent: str = Field(
+        default="newsflow/0.1",
+        min_length=1,
+        description="User-Agent header; its product token (before `/`) is matched in robots.txt.",
+    )
+    fetch_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect.")
+    fetch_read_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds to wait for each read of the response."
+    )
+    fetch_total_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds for a whole page, redirects included."
+    )
+    fetch_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Cap on body bytes received."
+    )
+    fetch_max_decoded_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Cap on body bytes after undoing gzip, deflate, br and zstd.",
+    )
     fetch_max_redirects: int = Field(default=5, ge=0, le=30)
+    fetch_host_interval: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between requests to one host, shared by every fetch process.",
+    )
+    fetch_max_crawl_delay: float = Field(
+        default=30.0, ge=0, description="A robots.txt Crawl-delay is honoured up to this."
+    )
+    fetch_max_wait: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest wait inside a fetch (host slot, Retry-After, backoff); a longer "
+        "one leaves the entry for redelivery. Keep it well below claim_idle_ms.",
+    )
+    fetch_delivery_timeout: float = Field(
+        default=90.0,
+        gt=0,
+        description="Seconds one delivery may spend on a URL, waits and retries included; "
+        "past it the entry is left for a later delivery. Keep it below claim_idle_ms.",
+    )
+    fetch_retry_after_max: float = Field(
+        default=600.0, ge=0, description="A server's Retry-After is honoured up to this."
+    )
+    fetch_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries within one delivery for 5xx and network errors.",
+    )
+    fetch_backoff_base: float = Field(
+        default=1.0, ge=0, description="First backoff in seconds; doubles per retry, jittered."
+    )
+    fetch_robots: bool = Field(default=True, description="Obey robots.txt.")
+    fetch_robots_ttl: int = Field(
+        default=24 * 3600, ge=1, description="Seconds a fetched robots.txt is cached in Redis."
+    )
+    fetch_robots_error_ttl: int = Field(
+        default=600,
+        ge=1,
+        description="Seconds a host whose robots.txt failed (5xx, unreachable) stays disallowed.",
+    )
+    fetch_robots_max_bytes: int = Field(
+        default=512 * 1024, ge=1024, description="robots.txt beyond this is ignored."
+    )
     html_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
     # Index.

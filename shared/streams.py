@@ -78,3 +78,23 @@ STORY_FEATURES = f"{PREFIX}:story:features"
 def lsh_bucket_key(band: int, digest: str) -> str:
     """Set of article ids whose fingerprints agree on one band."""
     return f"{PREFIX}:fingerprint:lsh:{band}:{digest}"
+
+
+def host_slot_key(host: str) -> str:
+    """The next time (ms, server clock) any fetch process may send `host` a request."""
+    return f"{PREFIX}:fetch:host:{host}"
+
+
+def robots_key(origin: str) -> str:
+    """A host's robots.txt verdict and rules (`scheme://host:port`), cached with a TTL."""
+    return f"{PREFIX}:fetch:robots:{origin}"
+
+
+def validators_key(article_id: str) -> str:
+    """ETag, Last-Modified and content hash of an article's last fetch (conditional GET)."""
+    return f"{PREFIX}:fetch:validators:{article_id}"
+
+
+def fetch_lease_key(article_id: str) -> str:
+    """Held while one fetch process downloads an article, so duplicates in flight wait."""
+    return f"{PREFIX}:fetch:lease:{article_id}"

@@ -307,6 +307,7 @@ class StageRunner(Generic[EventT]):
                     # An expected, retryable failure needs no traceback; anything else is a bug.
                     exc_info=not isinstance(exc, RetryableError),
                 )
+                await self._bring_retry_forward(msg, exc)
                 # Left pending for the reclaimer. Nacking (a no-op on the server) rather than
                 # raising keeps FastStream from logging a full traceback for every attempt.
                 await msg.nack()
@@ -315,6 +316,33 @@ class StageRunner(Generic[EventT]):
             await self._dead_letter(msg, body, article_id, exc, attempts=attempts)
         finally:
             structlog.contextvars.unbind_contextvars("article_id")
+
+    async def _bring_retry_forward(self, msg: RedisStreamMessage, exc: Exception) -> None:
+        """Honour a `RetryableError.retry_after` shorter than `claim_idle_ms`.
+
+        The reclaimer takes entries idle for `claim_idle_ms`; setting the entry's idle time
+        to `claim_idle_ms - retry_after` (XCLAIM IDLE, JUSTID so no delivery is counted)
+        makes it due after `retry_after` instead. Longer hints wait `claim_idle_ms`.
+        """
+        delay = getattr(exc, "retry_after", None)
+        if delay is None:
+            return
+        idle_ms = self.settings.claim_idle_ms - int(delay * 1000)
+        entry_ids = msg.raw_message.get("message_ids") or []
+        if idle_ms <= 0 or not entry_ids:
+            return
+        try:
+            await self.ctx.redis.xclaim(
+                self.stage.reads,
+                self.stage.group,
+                self.consumer,
+                min_idle_time=0,
+                message_ids=list[int | bytes | str | memoryview](entry_ids),
+                idle=idle_ms,
+                justid=True,
+            )
+        except RedisError as exc_redis:
+            log.warning("could not schedule the retry", error=str(exc_redis))
 
     async def _dead_letter(
         self,

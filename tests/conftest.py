@@ -133,6 +133,7 @@ def settings(redis_server: str, page_server: PageServer, tmp_path: Path) -> Sett
         redis_url=redis_server,
         data_dir=tmp_path,
         fetch_allow=[page_server.host_port],
+        fetch_host_interval=0.0,  # one host serves every test page
         claim_idle_ms=1000,
         max_deliveries=3,
     )

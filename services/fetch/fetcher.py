@@ -1,24 +1,74 @@
-"""Download one page with bounded time and size, checking every redirect hop."""
+"""Download one page: bounded in time and size, polite, and checked on every redirect hop.
+
+Each hop passes robots.txt, then waits for its host's politeness slot (freed again as soon
+as the response's headers arrive), then is requested through the guarded client (which
+refuses internal addresses at connection time). The time spent on the network, across all
+hops, is bounded by `fetch_total_timeout`; waits for a slot are not counted in it.
+
+Retries: a 5xx, a 429 or a network error is retried inside the same delivery up to
+`fetch_retries` times, after the server's Retry-After (capped by `fetch_retry_after_max`) or
+a jittered exponential backoff, as long as the wait stays within `fetch_max_wait`. Beyond
+that a `RetryableError` carrying the delay leaves the entry to the stage's redelivery.
+A silent server (connect or read timeout) is not retried inside the delivery, and a page
+that does not arrive within the whole-response deadline fails like one over the size cap.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from email.message import Message
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-import charset_normalizer
 import httpx
 
-from services.fetch.guard import AddressGuard
+from services.fetch.decoding import decode_html, reject_binary
+from services.fetch.guard import host_port
+from services.fetch.transport import build_client, read_body
 from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.observability import count_fetch_response, count_fetched_bytes
 from shared.settings import Settings
 from shared.urls import canonical_url
 
+if TYPE_CHECKING:
+    from services.fetch.politeness import HeldSlot, HostSlots
+    from services.fetch.robots import Robots
+
+__all__ = [
+    "HTML_TYPES",
+    "FetchedPage",
+    "NotModified",
+    "Validators",
+    "build_client",
+    "decode_html",
+    "fetch_page",
+    "parse_retry_after",
+]
+
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_RANDOM = random.SystemRandom()
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What the last fetch of a page said about its version (for a conditional GET)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,138 +79,222 @@ class FetchedPage:
     content_type: str
     html: str
     size_bytes: int
+    validators: Validators = Validators()
 
 
-def build_client(settings: Settings) -> httpx.AsyncClient:
-    timeout = httpx.Timeout(
-        connect=settings.fetch_connect_timeout,
-        read=settings.fetch_read_timeout,
-        write=settings.fetch_read_timeout,
-        pool=settings.fetch_connect_timeout,
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """The server answered 304 to a conditional GET: the stored copy is current."""
+
+    url: str
+    final_url: str
+
+
+class _Transient(RetryableError):
+    """A fault worth retrying inside the same delivery (5xx, 429, network)."""
+
+
+def parse_retry_after(value: str | None, cap: float) -> float | None:
+    """Seconds asked for by a Retry-After header (delta or HTTP date), at most `cap`."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return min(float(text), cap)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), cap)
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Full-jitter exponential backoff: uniform in [0, base * 2**attempt], at most `cap`."""
+    return _RANDOM.uniform(0, min(cap, base * 2**attempt))
+
+
+def redelivery(settings: Settings) -> float:
+    """When to try again in a later delivery: the backoff series continued, half-jittered."""
+    ceiling = min(
+        settings.fetch_max_wait, settings.fetch_backoff_base * 2 ** (settings.fetch_retries + 1)
     )
-    return httpx.AsyncClient(
-        timeout=timeout,
-        follow_redirects=False,  # each hop is checked by the guard first
-        headers={
-            "User-Agent": settings.fetch_user_agent,
-            "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
-        },
-        trust_env=False,
-    )
+    return float(ceiling * _RANDOM.uniform(0.5, 1.0))
 
 
 async def fetch_page(
-    url: str, client: httpx.AsyncClient, guard: AddressGuard, settings: Settings
-) -> FetchedPage:
-    """Fetch `url`, following at most `fetch_max_redirects` redirects.
+    url: str,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    *,
+    robots: Robots | None = None,
+    slots: HostSlots | None = None,
+    validators: Validators | None = None,
+) -> FetchedPage | NotModified:
+    """Fetch `url`, retrying passing faults within the limits above.
 
-    Raises `PermanentError` (refused address, 4xx, too large), `RetryableError` (network,
-    5xx, 429) or `NotAnArticle` (not HTML).
+    Raises `PermanentError` (refused address, robots.txt, 4xx, too large, too slow, too
+    many redirects), `RetryableError` (network, 5xx, 429, a silent server, a busy host) or
+    `NotAnArticle` (not HTML).
     """
-    try:
-        async with asyncio.timeout(settings.fetch_total_timeout):
-            return await _follow(url, client, guard, settings)
-    except TimeoutError as exc:
-        raise RetryableError(
-            f"page took longer than {settings.fetch_total_timeout:g} s to download"
-        ) from exc
+    attempt = 0
+    while True:
+        try:
+            return await _follow(
+                url, client, settings, robots=robots, slots=slots, validators=validators
+            )
+        except _Transient as exc:
+            delay = exc.retry_after
+            if delay is None:
+                delay = backoff(attempt, settings.fetch_backoff_base, settings.fetch_max_wait)
+            if attempt >= settings.fetch_retries or delay > settings.fetch_max_wait:
+                later = exc.retry_after if exc.retry_after is not None else redelivery(settings)
+                raise RetryableError(exc.reason, retry_after=later) from exc
+            attempt += 1
+            if slots is None or exc.retry_after is None:
+                await asyncio.sleep(delay)  # with slots, the host's deferred slot waits
 
 
 async def _follow(
-    url: str, client: httpx.AsyncClient, guard: AddressGuard, settings: Settings
-) -> FetchedPage:
+    url: str,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    *,
+    robots: Robots | None,
+    slots: HostSlots | None,
+    validators: Validators | None,
+) -> FetchedPage | NotModified:
     current = url
+    budget = settings.fetch_total_timeout
     for _hop in range(settings.fetch_max_redirects + 1):
-        await guard.check(current)
-        try:
-            async with client.stream("GET", current) as response:
-                count_fetch_response(response.status_code)
-                if response.is_redirect:
-                    location = response.headers.get("location", "")
-                    if not location:
-                        raise PermanentError(
-                            f"HTTP {response.status_code} redirect without Location"
-                        )
-                    current = canonical_url(urljoin(current, location))
-                    continue
-                _raise_for_status(response)
-                content_type = _media_type(response.headers.get("content-type", "text/html"))
-                if content_type not in HTML_TYPES:
-                    raise NotAnArticle(f"content type {content_type} is not HTML")
-                body = await _read_capped(response, settings.fetch_max_bytes)
-                count_fetched_bytes(len(body))
-        except httpx.TransportError as exc:
-            raise RetryableError(
-                f"network error fetching {current}: {type(exc).__name__} {exc}"
-            ) from exc
-        return FetchedPage(
-            url=url,
-            final_url=current,
-            status_code=response.status_code,
-            content_type=content_type,
-            html=decode_html(body, response.headers.get("content-type")),
-            size_bytes=len(body),
+        _check_requestable(current)
+        host, _ = host_port(current)
+        crawl_delay = await robots.check(current) if robots is not None else 0.0
+        interval = max(
+            settings.fetch_host_interval, min(crawl_delay, settings.fetch_max_crawl_delay)
         )
+        async with _host_slot(slots, host, interval, settings.fetch_max_wait) as held:
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(budget):
+                    result = await _request(
+                        current,
+                        url,
+                        client,
+                        settings,
+                        slots=slots,
+                        validators=validators,
+                        on_response=held.release if held is not None else None,
+                    )
+            except TimeoutError as exc:
+                # A limit like the size caps: asking a drip-feeding server again only
+                # spends another deadline.
+                raise PermanentError(
+                    f"page took longer than {settings.fetch_total_timeout:g} s to download"
+                ) from exc
+        budget -= time.monotonic() - started
+        if isinstance(result, str):
+            current = result
+            continue
+        return result
     raise PermanentError(f"more than {settings.fetch_max_redirects} redirects")
 
 
-def _raise_for_status(response: httpx.Response) -> None:
+async def _request(
+    current: str,
+    url: str,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    *,
+    slots: HostSlots | None,
+    validators: Validators | None,
+    on_response: Callable[[], Awaitable[None]] | None = None,
+) -> FetchedPage | NotModified | str:
+    """One hop: the page, `NotModified`, or the next hop's URL.
+
+    `on_response` is called as soon as the response's headers are in (it frees the host).
+    """
+    headers = validators.headers() if validators is not None else {}
+    try:
+        async with client.stream("GET", current, headers=headers) as response:
+            count_fetch_response(response.status_code)
+            if on_response is not None:
+                await on_response()
+            if response.status_code == 304 and validators is not None:
+                return NotModified(url=url, final_url=current)
+            if response.has_redirect_location:
+                return canonical_url(urljoin(current, response.headers["location"]))
+            await _raise_for_status(response, current, settings, slots)
+            content_type = _media_type(response.headers.get("content-type", ""))
+            if content_type not in HTML_TYPES:
+                raise NotAnArticle(f"content type {content_type} is not HTML")
+            body = await read_body(
+                response, settings.fetch_max_bytes, settings.fetch_max_decoded_bytes
+            )
+            count_fetched_bytes(len(body))
+    except httpx.TimeoutException as exc:
+        raise RetryableError(
+            f"{current} did not answer in time ({type(exc).__name__})",
+            retry_after=redelivery(settings),
+        ) from exc
+    except httpx.RemoteProtocolError as exc:
+        # httpx parses a redirect's Location even when not following it.
+        if "location header" in str(exc).lower():
+            raise PermanentError(f"redirect to an invalid URL: {exc}") from exc
+        raise _Transient(f"network error fetching {current}: {type(exc).__name__} {exc}") from exc
+    except httpx.TransportError as exc:
+        raise _Transient(f"network error fetching {current}: {type(exc).__name__} {exc}") from exc
+    reject_binary(body)
+    return FetchedPage(
+        url=url,
+        final_url=current,
+        status_code=response.status_code,
+        content_type=content_type,
+        html=decode_html(body, response.headers.get("content-type")),
+        size_bytes=len(body),
+        validators=Validators(response.headers.get("etag"), response.headers.get("last-modified")),
+    )
+
+
+async def _raise_for_status(
+    response: httpx.Response, url: str, settings: Settings, slots: HostSlots | None
+) -> None:
     code = response.status_code
-    if code < 300:
+    if 200 <= code < 300:
         return
     phrase = f"HTTP {code} {response.reason_phrase}".strip()
+    if code in (429, 503):
+        delay = parse_retry_after(
+            response.headers.get("retry-after"), settings.fetch_retry_after_max
+        )
+        if delay is not None:
+            if slots is not None:
+                await slots.defer(host_port(url)[0], delay)
+            raise _Transient(f"{phrase}; the server asked to wait {delay:g} s", retry_after=delay)
     if code == 429 or code >= 500:
-        raise RetryableError(phrase)
+        raise _Transient(phrase)
     raise PermanentError(phrase)
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise PermanentError(f"body over {_megabytes(limit)}")
-        chunks.append(chunk)
-    return b"".join(chunks)
+@asynccontextmanager
+async def _host_slot(
+    slots: HostSlots | None, host: str, interval: float, max_wait: float
+) -> AsyncIterator[HeldSlot | None]:
+    if slots is None:
+        yield None
+        return
+    async with slots.slot(host, interval, max_wait) as held:
+        yield held
 
 
-def _megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
+def _check_requestable(url: str) -> None:
+    """`PermanentError` for a URL the HTTP client would refuse (e.g. `0177.0.0.1`)."""
+    try:
+        httpx.URL(url).host  # noqa: B018 - decoding the host is the check
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise PermanentError(f"URL cannot be requested: {exc}") from exc
 
 
 def _media_type(header: str) -> str:
     return header.split(";", 1)[0].strip().lower() or "text/html"
-
-
-def _charset_from_header(header: str | None) -> str | None:
-    if not header:
-        return None
-    message = Message()
-    message["content-type"] = header
-    charset = message.get_param("charset")
-    return charset if isinstance(charset, str) else None
-
-
-def decode_html(body: bytes, content_type: str | None) -> str:
-    """Decode by BOM, then the header's charset, then `<meta charset>`, then detection."""
-    for bom, codec in (
-        (b"\xef\xbb\xbf", "utf-8"),
-        (b"\xff\xfe", "utf-16-le"),
-        (b"\xfe\xff", "utf-16-be"),
-    ):
-        if body.startswith(bom):
-            return body[len(bom) :].decode(codec, "replace")
-    declared = _charset_from_header(content_type)
-    if declared is None and (match := _META_CHARSET.search(body[:4096])):
-        declared = match.group(1).decode("ascii")
-    if declared:
-        try:
-            return body.decode(declared, "replace")
-        except LookupError:
-            pass
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        best = charset_normalizer.from_bytes(body).best()
-        return str(best) if best is not None else body.decode("utf-8", "replace")

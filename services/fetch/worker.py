@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import structlog
 from faststream import FastStream
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
-from services.fetch.fetcher import build_client, fetch_page
-from services.fetch.guard import AddressGuard
-from shared.errors import PermanentError
+from services.fetch.fetcher import FetchedPage, NotModified, Validators, build_client, fetch_page
+from services.fetch.politeness import HostSlots
+from services.fetch.robots import Robots
+from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.pages import store_html
+from shared.redis_values import as_text
 from shared.schemas import PageFetched, UrlSubmitted
 from shared.settings import Settings
 from shared.status import ArticleStatus
 from shared.streams import FETCH as STAGE
+from shared.streams import fetch_lease_key, validators_key
 from shared.telemetry import current_trace_id
 from shared.urls import article_id, canonical_url
 from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
@@ -43,6 +50,39 @@ def parse_ingest_entry(body: Any) -> UrlSubmitted:
     )
 
 
+# KEYS[1] lease; ARGV[1] the holder's token: only the holder releases it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class PageUnchanged(NotAnArticle):
+    """A forced re-fetch found the page as it was: nothing new flows downstream."""
+
+
+async def load_validators(redis: Redis, article_id: str) -> dict[str, str]:
+    raw = await redis.hgetall(validators_key(article_id))
+    return {as_text(k): as_text(v) for k, v in raw.items()}
+
+
+async def save_validators(
+    redis: Redis, article_id: str, page: FetchedPage, *, digest: str, submission: str, ttl: int
+) -> None:
+    fields = {
+        "etag": page.validators.etag or "",
+        "last_modified": page.validators.last_modified or "",
+        "content_hash": digest,
+        "submission": submission,
+    }
+    key = validators_key(article_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(key)
+        pipe.hset(key, items=[v for pair in fields.items() for v in pair])
+        pipe.expire(key, ttl)
+        await pipe.execute()
+
+
 class FetchHandler(BaseStageHandler[UrlSubmitted]):
     event_type = UrlSubmitted
     done = ArticleStatus.FETCHED
@@ -50,14 +90,20 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.concurrency = settings.fetch_concurrency
-        self._guard = AddressGuard(settings.fetch_allow)
         self._client: httpx.AsyncClient | None = None
+        self._slots: HostSlots | None = None
+        self._robots: Robots | None = None
+        self._release: AsyncScript
 
     def parse(self, body: Any) -> UrlSubmitted:
         return parse_ingest_entry(body)
 
     async def start(self, ctx: StageContext) -> None:
+        self._release = ctx.redis.register_script(_RELEASE)
         self._client = build_client(self._settings)
+        self._slots = HostSlots(ctx.redis, hold=self._settings.fetch_total_timeout)
+        if self._settings.fetch_robots:
+            self._robots = Robots(ctx.redis, self._client, self._slots, self._settings)
 
     async def stop(self) -> None:
         if self._client is not None:
@@ -70,9 +116,77 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         if status != ArticleStatus.QUEUED and not event.force:
             log.info("already known", status=status)
             return None
-        page = await fetch_page(event.url, self._client, self._guard, self._settings)
+        # Duplicates of one article in flight at once (two spellings, two replicas): one
+        # fetches, the others step aside. The lease outlives success on purpose, until the
+        # status has moved on; a failure releases it for the redelivery.
+        lease = fetch_lease_key(event.article_id)
+        token = uuid.uuid4().hex
+        if not await ctx.redis.set(lease, token, nx=True, px=self._settings.claim_idle_ms):
+            if event.force:
+                remaining_ms = await ctx.redis.pttl(lease)
+                raise RetryableError(
+                    "the article is being fetched already; trying again later",
+                    retry_after=max(remaining_ms, 100) / 1000,
+                )
+            log.info("being fetched already")
+            return None
+        try:
+            return await self._fetch(event, ctx)
+        except PageUnchanged as exc:
+            # A status the API reset for this re-fetch ends `skipped` with the reason; one that
+            # still records the earlier run (indexed, or on its way) is left to say so.
+            if status == ArticleStatus.QUEUED:
+                raise
+            log.info("unchanged", reason=exc.reason, status=status)
+            return None
+        except BaseException:
+            await self._release(keys=[lease], args=[token])
+            raise
+
+    async def _fetch(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
+        assert self._client is not None
+        submission = event.submitted_at.isoformat()
+        previous = await load_validators(ctx.redis, event.article_id) if event.force else {}
+        # A redelivery of the submission that stored these validators must not be told
+        # "unchanged": its page may never have been passed on.
+        if previous.get("submission") == submission:
+            previous = {}
+        conditional = (
+            Validators(previous.get("etag") or None, previous.get("last_modified") or None)
+            if previous
+            else None
+        )
+        limit = self._settings.fetch_delivery_timeout
+        try:
+            # Bounded so the reclaimer never hands a URL still being worked on to another
+            # consumer (claim_idle_ms is longer).
+            async with asyncio.timeout(limit):
+                page = await fetch_page(
+                    event.url,
+                    self._client,
+                    self._settings,
+                    robots=self._robots,
+                    slots=self._slots,
+                    validators=conditional,
+                )
+        except TimeoutError as exc:
+            raise RetryableError(
+                f"fetching took longer than {limit:g} s in one attempt (waits included)"
+            ) from exc
+        if isinstance(page, NotModified):
+            raise PageUnchanged("page unchanged since the last fetch (HTTP 304 Not Modified)")
         key, digest = await store_html(
             ctx.redis, page.html, ttl_seconds=self._settings.html_ttl_seconds
+        )
+        if previous.get("content_hash") == digest:
+            raise PageUnchanged("page unchanged since the last fetch (same content)")
+        await save_validators(
+            ctx.redis,
+            event.article_id,
+            page,
+            digest=digest,
+            submission=submission,
+            ttl=self._settings.html_ttl_seconds,
         )
         fetched = PageFetched(
             article_id=event.article_id,

@@ -150,6 +150,8 @@ def test_nothing_is_lost_or_doubled_while_workers_and_redis_are_killed(
     server = RedisServer(tmp_path / "redis")
     env = {
         "NEWSFLOW_FETCH_ALLOW": page_server.host_port,
+        # Every page is on one host: no politeness interval, or 300 pages take 300 s.
+        "NEWSFLOW_FETCH_HOST_INTERVAL": "0",
         "NEWSFLOW_CLAIM_IDLE_MS": "3000",
         "NEWSFLOW_TRIM_INTERVAL_SECONDS": "2",
     }

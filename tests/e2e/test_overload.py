@@ -73,6 +73,7 @@ def test_the_api_refuses_work_over_the_limit_and_the_backlog_drains(
         "NEWSFLOW_DATA_DIR": str(tmp_path),
         "NEWSFLOW_API_PORT": str(api_port),
         "NEWSFLOW_FETCH_ALLOW": page_server.host_port,
+        "NEWSFLOW_FETCH_HOST_INTERVAL": "0",  # every page is on one host
         "NEWSFLOW_INGEST_BACKLOG_LIMIT": str(LIMIT),
         "NEWSFLOW_LOG_FORMAT": "json",
     }

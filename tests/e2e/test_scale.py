@@ -18,7 +18,10 @@ pytestmark = pytest.mark.e2e
 def test_a_scaled_stage_runs_several_consumers_in_one_group(
     page_server: PageServer, tmp_path: Path
 ) -> None:
-    env = {"NEWSFLOW_FETCH_ALLOW": page_server.host_port}
+    env = {
+        "NEWSFLOW_FETCH_ALLOW": page_server.host_port,
+        "NEWSFLOW_FETCH_HOST_INTERVAL": "0",  # every page is on one host
+    }
     with newsflow_up(tmp_path, env, args=("--scale", "extract=2", "--scale", "clean=2")) as up:
         assert len(up.stage_pids("extract")) == 2
         assert len(up.stage_pids("clean")) == 2

@@ -90,3 +90,28 @@ def test_undeclared_cp1251_is_detected() -> None:
 def test_plain_utf8_without_declaration() -> None:
     html = _page(RUSSIAN + " " + JAPANESE + " Café")
     assert decode_html(html.encode("utf-8"), None) == html
+
+
+CHINESE = "外交部长在芬兰罗瓦涅米与美国国务卿举行会谈，双方讨论了战略稳定问题。"
+
+
+def test_header_charset_that_does_not_fit_the_bytes_is_passed_over() -> None:
+    html = _page(RUSSIAN)
+    assert decode_html(html.encode("cp1251"), "text/html; charset=utf-8") == html
+
+
+def test_gb2312_label_reads_as_its_gbk_superset() -> None:
+    html = _page(CHINESE + " 镕", head='<meta charset="gb2312">')  # 镕 is GBK, not GB2312
+    assert decode_html(html.encode("gb18030"), "text/html") == html
+
+
+def test_undeclared_chinese_and_japanese_are_detected() -> None:
+    chinese = _page(CHINESE * 3)
+    assert decode_html(chinese.encode("gb18030"), None) == chinese
+    japanese = _page(JAPANESE * 3)
+    assert decode_html(japanese.encode("shift_jis"), None) == japanese
+
+
+def test_utf16_meta_label_in_ascii_bytes_means_utf8() -> None:
+    html = _page("Сергей Лавров", head='<meta charset="utf-16">')
+    assert decode_html(html.encode("utf-8"), None) == html

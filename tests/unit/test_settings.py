@@ -73,3 +73,13 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         setattr(settings, "fetch_allow", ["x:1"])  # noqa: B010 - mypy knows it is read-only
     assert settings.fetch_allow == []
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    missing = [
+        f"NEWSFLOW_{name.upper()}"
+        for name, field in Settings.model_fields.items()
+        if field.validation_alias is None and f"NEWSFLOW_{name.upper()}=" not in example
+    ]
+    assert missing == []

@@ -1,0 +1,209 @@
+"""The fetch stage's identity rules: one article per canonical URL, conditional re-fetch,
+and an unchanged page that does not flow downstream again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from services.fetch.worker import create_handler
+from shared.schemas import UrlSubmitted
+from shared.settings import Settings
+from shared.status import StatusStore
+from shared.streams import FETCH, article_key, validators_key
+from shared.urls import article_id, canonical_url
+from shared.worker import StageRunner
+from tests.component.fetch_helpers import fetch_settings
+from tests.component.helpers import running, text_fields, wait_for_entries, wait_for_status
+from tests.hostile import HostileServer, hostile_server
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileServer]:
+    with hostile_server() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(redis_server: str, tmp_path: Path, hostile: HostileServer) -> Settings:
+    return fetch_settings(redis_server, tmp_path, [hostile.host_port])
+
+
+def _runner(settings: Settings) -> StageRunner[UrlSubmitted]:
+    return StageRunner(FETCH, settings, create_handler(settings))
+
+
+async def test_spellings_of_one_article_are_fetched_once(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    base = hostile.url("article")
+    spellings = [
+        base,
+        base.replace("http://", "HTTP://") + "#top",
+        base + "?utm_source=x&utm_medium=y",
+        base.replace("/article", ":80/article").replace(f":{hostile.port}:80", f":{hostile.port}"),
+        base + "?fbclid=abc",
+    ]
+    assert len({canonical_url(s) for s in spellings}) == 1
+    async with running(_runner(settings)):
+        for url in spellings:
+            await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_entries(redis, FETCH.writes, 1)
+        await wait_for_status(redis, article_key(article_id(canonical_url(base))), {"fetched"})
+        # Let the remaining entries be handled (and dropped) before counting.
+        await redis.xadd(FETCH.reads, {"url": hostile.url("gone-marker")})
+        await wait_for_status(
+            redis, article_key(article_id(hostile.url("gone-marker"))), {"failed"}
+        )
+    assert await redis.xlen(FETCH.writes) == 1
+    assert hostile.state.count("/article") == 1
+
+
+async def test_forced_refetch_sends_validators_and_a_304_stops_there(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    url = hostile.url("versioned")
+    key = article_key(article_id(url))
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, key, {"fetched"})
+        stored = text_fields(await redis.hgetall(validators_key(article_id(url))))
+        assert stored["etag"] == '"v1"'
+        # As POST /v1/articles with force does: the status starts again from queued.
+        await StatusStore(redis).submit(article_id(url), url, replace=True)
+        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
+        fields = await wait_for_status(redis, key, {"skipped"})
+    assert "unchanged since the last fetch (HTTP 304" in fields["reason"]
+    first, second = (r for r in hostile.state.requests if r.path == "/versioned")
+    assert "If-None-Match" not in first.headers
+    assert second.headers["If-None-Match"] == '"v1"'
+    assert second.headers["If-Modified-Since"] == "Mon, 04 Mar 2019 10:00:00 GMT"
+    assert await redis.xlen(FETCH.writes) == 1
+
+
+async def test_forced_refetch_of_the_same_content_does_not_flow_downstream(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    url = hostile.url("article")  # no validators: only the content hash can tell
+    key = article_key(article_id(url))
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, key, {"fetched"})
+        await StatusStore(redis).submit(article_id(url), url, replace=True)
+        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
+        fields = await wait_for_status(redis, key, {"skipped"})
+    assert "unchanged since the last fetch (same content)" in fields["reason"]
+    assert hostile.state.count("/article") == 2
+    assert await redis.xlen(FETCH.writes) == 1
+
+
+async def test_forced_refetch_of_an_unchanged_page_leaves_a_recorded_status_alone(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    """A plain `XADD ... force 1` does not reset the status: `fetched` (or `indexed`) stays."""
+    url = hostile.url("article")
+    key = article_key(article_id(url))
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, key, {"fetched"})
+        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
+        await _wait_until_handled(redis, hostile, "/article", 2)
+        assert text_fields(await redis.hgetall(key))["status"] == "fetched"
+    assert await redis.xlen(FETCH.writes) == 1
+
+
+async def _wait_until_handled(
+    redis: Redis, hostile: HostileServer, path: str, requests: int
+) -> None:
+    """Until `path` got `requests` requests and the stage holds no pending entry."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while (
+        hostile.state.count(path) < requests
+        or (await redis.xpending(FETCH.reads, FETCH.group))["pending"]
+    ):
+        assert loop.time() < deadline, f"{path} not handled {requests} times"
+        await asyncio.sleep(0.05)
+
+
+async def test_robots_disallow_ends_the_article_failed_with_the_reason(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    hostile.state.robots = (200, "User-agent: *\nDisallow: /private\n")
+    url = hostile.url("private/story")
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
+    assert fields["error_reason"] == "robots.txt disallows /private/story for newsflow"
+    assert hostile.state.count("/private/story") == 0
+    (dead,) = [text_fields(d) for d in await wait_for_entries(redis, FETCH.dead_letters, 1)]
+    assert dead["reason"] == fields["error_reason"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "reason"),
+    [
+        ("bomb?encoding=gzip", "failed", "body over 2 MB once decoded"),
+        ("big?size=1100000", "failed", "body over 1 MB"),
+        ("binary", "skipped", "body is binary data served as HTML"),
+        ("loop/a", "failed", "more than 5 redirects"),
+        ("flaky?n=100", "failed", "HTTP 500 Internal Server Error (gave up after 2 attempts)"),
+    ],
+)
+async def test_hostile_pages_end_with_a_reason_a_user_understands(
+    redis: Redis, settings: Settings, hostile: HostileServer, path: str, status: str, reason: str
+) -> None:
+    url = hostile.url(path)
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        fields = await wait_for_status(redis, article_key(article_id(url)), {status})
+    assert (fields.get("error_reason") or fields.get("reason")) == reason
+
+
+async def test_a_retry_hint_brings_the_redelivery_forward(
+    redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
+) -> None:
+    """A 500 with no retries in place: the entry is due again after the fetch stage's hint
+    (well under a second here), not after claim_idle_ms (30 s here)."""
+    settings = fetch_settings(
+        redis_server,
+        tmp_path,
+        [hostile.host_port],
+        fetch_retries=0,
+        claim_idle_ms=30_000,
+        max_deliveries=5,
+    )
+    url = hostile.url("flaky?n=2")
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, article_key(article_id(url)), {"fetched"}, timeout=10)
+    assert hostile.state.count("/flaky?n=2") == 3
+
+
+async def test_one_delivery_is_bounded_waits_included(
+    redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
+) -> None:
+    """A host whose Retry-After keeps the fetch waiting within the in-place limits still
+    hands the URL back when the delivery's time is up."""
+    settings = fetch_settings(
+        redis_server,
+        tmp_path,
+        [hostile.host_port],
+        fetch_delivery_timeout=1.0,
+        fetch_retries=5,
+    )
+    url = hostile.url("busy?n=100&after=2")
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
+    assert fields["error_reason"].endswith("(gave up after 2 attempts)")
+    # Unbounded, each delivery would have asked six times, two seconds apart.
+    assert hostile.state.count("/busy?n=100&after=2") <= 4
+    dead = [text_fields(d) for d in await wait_for_entries(redis, FETCH.dead_letters, 1)]
+    assert dead[0]["attempts"] == "2"
