@@ -182,7 +182,7 @@ class Settings(BaseSettings):
         description="Estimated shingle similarity at which an article is a copy of an earlier one.",
     )
     extract_story_similarity: float = Field(
-        default=0.35,
+        default=0.34,
         gt=0,
         le=1,
         description="Entity and keyword similarity at which two articles are one story.",

@@ -192,7 +192,7 @@ async def test_articles_outside_the_window_are_never_one_story(
 ) -> None:
     found = seeds["tass-2019-lavrov-rovaniemi.html"][1]
     features = StoryFeatures.of(found.entities, found.keywords)
-    stories = StoryIndex(redis, window_days=3, threshold=0.35)
+    stories = StoryIndex(redis, window_days=3, threshold=0.34)
     first = await stories.assign("a", date(2019, 5, 6), features)
     assert await stories.assign("b", date(2019, 5, 9), features) == first
     assert await stories.assign("c", date(2019, 5, 20), features) == "c"
@@ -206,7 +206,7 @@ async def test_replicas_starting_one_story_at_once_agree(
     try:
         stories = await asyncio.gather(
             *(
-                StoryIndex(client, window_days=14, threshold=0.35).assign(
+                StoryIndex(client, window_days=14, threshold=0.34).assign(
                     page,
                     date(2019, 5, 7),
                     StoryFeatures.of(seeds[page][1].entities, seeds[page][1].keywords),
