@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from services.clean.extraction import extract_article
 from services.extract.worker import ExtractHandler
 from services.index.worker import IndexHandler
-from shared.schemas import ArticleCleaned, Content
+from shared.schemas import ArticleCleaned
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.streams import EXTRACT, INDEX
@@ -34,14 +34,7 @@ def _cleaned(page: str) -> ArticleCleaned:
     return ArticleCleaned(
         article_id=page.removesuffix(".html"),
         url=f"https://example.com/{page}",
-        content=Content(
-            title=article.title,
-            text=article.text,
-            authors=article.authors,
-            published=article.published,
-            site_name=article.site_name,
-            language=article.language,
-        ),
+        content=article.content(),
         cleaned_at=datetime.now(UTC),
     )
 

@@ -3,7 +3,6 @@ through redirects from an allowed server: the canary listener must get no connec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,7 +15,7 @@ from shared.urls import InvalidUrl, article_id, canonical_url
 from shared.worker import StageRunner
 from tests.component.fetch_helpers import fetch_settings
 from tests.component.helpers import running, text_fields, wait_for_entries
-from tests.hostile import Canary, HostileServer, canary, hostile_server
+from tests.hostile import Canary, HostileServer
 
 pytestmark = pytest.mark.component
 
@@ -61,18 +60,6 @@ ACCEPTED_REASONS = (
     "URL ",  # not a URL newsflow fetches at all (credentials, malformed)
     "redirect to an invalid URL",
 )
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileServer]:
-    with hostile_server() as server:
-        yield server
-
-
-@pytest.fixture
-def listener() -> Iterator[Canary]:
-    with canary() as c:
-        yield c
 
 
 def _submissions(hostile: HostileServer, port: int) -> list[str]:

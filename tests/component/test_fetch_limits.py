@@ -6,40 +6,21 @@ Real HTTP on 127.0.0.1 and a real Valkey (robots cache, host slots); nothing is 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from services.fetch.fetcher import FetchedPage
 from shared.errors import NotAnArticle, PermanentError, RetryableError
-from tests.component.fetch_helpers import Fetch, fetch_settings, fetcher
+from tests.component.fetch_helpers import Fetch
 from tests.hostile import (
     BOMB_ENCODINGS,
     CHINESE,
     JAPANESE,
     RUSSIAN,
     HostileServer,
-    hostile_server,
 )
 
 pytestmark = pytest.mark.component
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileServer]:
-    with hostile_server() as server:
-        yield server
-
-
-@pytest.fixture
-async def fetch(
-    redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
-) -> AsyncIterator[Fetch]:
-    settings = fetch_settings(redis_server, tmp_path, [hostile.host_port])
-    async with fetcher(settings, redis) as f:
-        yield f
 
 
 async def _page(fetch: Fetch, url: str) -> FetchedPage:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +20,9 @@ from services.fetch.robots import origin_of
 from shared.errors import PermanentError, RetryableError
 from shared.streams import robots_key
 from tests.component.fetch_helpers import Fetch, fetch_settings, fetcher
-from tests.hostile import Canary, HostileServer, canary, hostile_server
+from tests.hostile import Canary, HostileServer
 
 pytestmark = pytest.mark.component
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileServer]:
-    with hostile_server() as server:
-        yield server
-
-
-@pytest.fixture
-def listener() -> Iterator[Canary]:
-    with canary() as c:
-        yield c
-
-
-@pytest.fixture
-async def fetch(
-    redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
-) -> AsyncIterator[Fetch]:
-    settings = fetch_settings(redis_server, tmp_path, [hostile.host_port])
-    async with fetcher(settings, redis) as f:
-        yield f
 
 
 async def test_disallowed_path_fails_with_the_reason_and_robots_is_fetched_once(

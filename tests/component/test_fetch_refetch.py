@@ -4,7 +4,6 @@ and an unchanged page that does not flow downstream again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,9 @@ from shared.urls import article_id, canonical_url
 from shared.worker import StageRunner
 from tests.component.fetch_helpers import fetch_settings
 from tests.component.helpers import running, text_fields, wait_for_entries, wait_for_status
-from tests.hostile import HostileServer, hostile_server
+from tests.hostile import HostileServer
 
 pytestmark = pytest.mark.component
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileServer]:
-    with hostile_server() as server:
-        yield server
 
 
 @pytest.fixture
