@@ -55,7 +55,9 @@ from services.supervisor import start_valkey  # noqa: E402
 from shared.errors import NewsflowError  # noqa: E402
 from shared.streams import INDEXED, STAGES, article_key  # noqa: E402
 from shared.urls import article_id, canonical_url  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from tests.corpus import article_html  # noqa: E402
+from tests.e2e.harness import children  # noqa: E402
 
 FIXTURES = sorted((REPO / "tests" / "fixtures" / "pages").glob("*.html"))
 TERMINAL = {b"indexed", b"failed", b"skipped"}
@@ -200,7 +202,7 @@ async def _limit_loop(urls: list[str]) -> dict[str, Any]:
 def run_limit(
     corpus: Corpus, articles: int, processes: int, work: Path, allow: str
 ) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     server = start_valkey(work / "limit-redis", port)
     try:
         urls = corpus.urls(articles, "limit")
@@ -248,28 +250,8 @@ def run_limit(
 # --- the pipeline: `newsflow up` ---------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _children(pid: int) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                found[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().decode()
-            except FileNotFoundError:
-                continue
-    return found
-
-
 def _role(cmdline: str) -> str:
-    parts = cmdline.rstrip("\0").split("\0")
+    parts = cmdline.split()
     if "worker" in parts:
         return parts[parts.index("worker") + 1]
     if parts[-1] == "api":
@@ -285,7 +267,7 @@ def _own_cpu_seconds(pid: int) -> float:
 def _cpu_seconds(pid: int) -> float:
     """CPU time of `pid` and its running descendants (the clean stage extracts in a child)."""
     total = _own_cpu_seconds(pid)
-    for child in _children(pid):
+    for child in children(pid):
         try:
             total += _cpu_seconds(child)
         except FileNotFoundError:
@@ -304,7 +286,7 @@ class Pipeline:
     """A running `newsflow up` with its own embedded Valkey and data directory."""
 
     def __init__(self, work: Path, allow: str, extract: int) -> None:
-        self.redis_port, api_port = _free_port(), _free_port()
+        self.redis_port, api_port = free_port(), free_port()
         self.api = f"http://127.0.0.1:{api_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "OTEL_"))}
         env |= {
@@ -349,7 +331,7 @@ class Pipeline:
             return False
 
     def processes(self) -> dict[int, str]:
-        return {pid: _role(cmdline) for pid, cmdline in _children(self.process.pid).items()}
+        return {pid: _role(cmdline) for pid, cmdline in children(self.process.pid).items()}
 
     def submit(self, urls: list[str]) -> list[str]:
         response = httpx.post(f"{self.api}/v1/articles", json={"urls": urls}, timeout=60)
@@ -474,7 +456,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def run_backlog(urls: int, work: Path) -> dict[str, Any]:
     """Post `urls` to the API with no stage running; what Redis holds for them."""
-    port, api_port = _free_port(), _free_port()
+    port, api_port = free_port(), free_port()
     server = start_valkey(work / "backlog-redis", port)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "OTEL_"))}
     env |= {
