@@ -3,9 +3,13 @@
 A Redis hash maps alias keys (`services.extract.aliases.alias_key`) to canonical names.
 The first article to name an entity in full records its name; later articles, whatever
 their spelling ("Sergei" or "Sergey" Lavrov, "Mike" or "Michael" Pompeo), get that name,
-and so does a bare surname ("Putin") once a full name with that surname is known. One Lua
-script reads and records every name of an article, so two replicas cannot record two
-canonical names for one key.
+and so does a bare surname ("Putin") once a full name with that surname is known, whichever
+article came first: an article naming only "Trump" keeps "Trump", and every article after
+the first "Donald Trump" gets the full name. A surname that two people's full names share
+("Donald Trump", "Melania Trump") is recorded as ambiguous (an empty name) and resolves to
+nobody. Only people are looked up by surname: "Jordan" the place is never "Michael Jordan".
+One Lua script reads and records every name of an article, so two replicas cannot record
+two canonical names for one key.
 
 Aliases are kept for a retention period after an article last used them: each use records
 its time in a sorted set, and each call forgets a bounded batch of those unused for longer,
@@ -48,7 +52,12 @@ for i = 4, #ARGV, 3 do
   if name ~= '' then
     redis.call('ZADD', KEYS[2], now, key)
     if surname ~= '' then
-      redis.call('HSETNX', KEYS[1], surname, name)
+      local known = redis.call('HGET', KEYS[1], surname)
+      if not known then
+        redis.call('HSET', KEYS[1], surname, name)
+      elseif known ~= name and known ~= '' then
+        redis.call('HSET', KEYS[1], surname, '')
+      end
       redis.call('ZADD', KEYS[2], now, surname)
     end
   end

@@ -356,3 +356,52 @@ async def test_linking_within_the_retention_is_unchanged(
     assert sorted(map(sorted, groups.values())) == sorted(
         sorted(story) for story in EXPECTATIONS["stories"]
     )
+
+
+async def test_a_bare_surname_seen_first_takes_the_full_name_in_later_articles(
+    redis: Redis,
+) -> None:
+    registry = AliasRegistry(redis, RETENTION)
+    # The first article never names him in full: nothing to resolve "Trump" to yet, and
+    # recording nothing keeps the way open for the full name.
+    assert [e.name for e in await registry.canonicalise([_person("Trump")])] == ["Trump"]
+    assert [e.name for e in await registry.canonicalise([_person("Donald J. Trump")])] == [
+        "Donald J. Trump"
+    ]
+    later = await registry.canonicalise([_person("Donald Trump")])
+    assert [e.name for e in later] == ["Donald J. Trump"]
+    assert [e.name for e in await registry.canonicalise([_person("Trump", 9)])] == [
+        "Donald J. Trump"
+    ]
+
+
+async def test_a_surname_two_people_share_resolves_to_nobody(redis: Redis) -> None:
+    registry = AliasRegistry(redis, RETENTION)
+    await registry.canonicalise([_person("Donald Trump")])
+    await registry.canonicalise([_person("Melania Trump")])
+    assert [e.name for e in await registry.canonicalise([_person("Trump")])] == ["Trump"]
+    # Another spelling of one of them does not make the surname theirs again.
+    await registry.canonicalise([_person("Donald J. Trump")])
+    assert [e.name for e in await registry.canonicalise([_person("Trump")])] == ["Trump"]
+    # A surname only one person has still resolves.
+    await registry.canonicalise([_person("Sergey Lavrov")])
+    assert [e.name for e in await registry.canonicalise([_person("Lavrov")])] == ["Sergey Lavrov"]
+
+
+async def test_only_people_are_resolved_by_surname(redis: Redis) -> None:
+    registry = AliasRegistry(redis, RETENTION)
+    await registry.canonicalise([_person("Michael Jordan"), _person("George Washington", 20)])
+    places = [
+        Entity(
+            name=name,
+            type=EntityType.PLACE,
+            mentions=[Mention(text=name, start=start, end=start + len(name))],
+            salience=0.4,
+        )
+        for name, start in (("Jordan", 0), ("Washington", 10))
+    ]
+    found = await registry.canonicalise(places)
+    assert {(e.name, e.type) for e in found} == {
+        ("Jordan", EntityType.PLACE),
+        ("Washington", EntityType.PLACE),
+    }
