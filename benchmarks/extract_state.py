@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from redis.asyncio import Redis
 
-from benchmarks.extract import _free_port
 from services.clean.extraction import extract_article
 from services.extract import Extraction, analyse, load_model
 from services.extract.fingerprint import fingerprint
@@ -38,6 +37,7 @@ from services.supervisor import start_valkey
 from shared.schemas import Entity, EntityType, Mention
 from shared.settings import Settings
 from shared.streams import ENTITY_ALIASES_USED, FINGERPRINT_RECORDED, STORY_RECORDED
+from tests.conftest import free_port
 
 PAGES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "pages"
 HOUR = 3600.0
@@ -123,7 +123,7 @@ def main() -> int:
         f" {'bookkeeping':>12}"
     )
     with tempfile.TemporaryDirectory() as data_dir:
-        port = _free_port()
+        port = free_port()
         valkey = start_valkey(Path(data_dir), port)
         try:
             for label, days in (
