@@ -192,6 +192,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Articles published further apart than this many days are never one story.",
     )
+    extract_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description=(
+            "The extract stage forgets an article's fingerprint and story features this many "
+            "days after recording them, and an alias this long after its last use."
+        ),
+    )
 
     @field_validator("fetch_allow", mode="before")
     @classmethod

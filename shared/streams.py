@@ -62,17 +62,24 @@ def html_key(content_hash: str) -> str:
 # Extract stage: cross-article state shared by all its replicas.
 ENTITY_ALIASES = f"{PREFIX}:entity:aliases"
 """Hash: alias key (`person:sergey lavrov`, `person:lavrov`) -> canonical entity name."""
+ENTITY_ALIASES_USED = f"{PREFIX}:entity:aliases:used"
+"""Sorted set: alias key by when an article last used it (Unix seconds); kept for the
+retention period after that."""
 FINGERPRINTS = f"{PREFIX}:fingerprint:signatures"
 """Hash: article id -> MinHash signature (bytes)."""
 FINGERPRINT_ORDER = f"{PREFIX}:fingerprint:order"
 """Sorted set: article id by the order its fingerprint was first recorded."""
 FINGERPRINT_COUNTER = f"{PREFIX}:fingerprint:counter"
+FINGERPRINT_RECORDED = f"{PREFIX}:fingerprint:recorded"
+"""Sorted set: article id by when its fingerprint was recorded (Unix seconds)."""
 DUPLICATES = f"{PREFIX}:fingerprint:duplicates"
 """Hash: article id -> id of the earlier article it copies."""
 STORY_DAYS = f"{PREFIX}:story:days"
 """Sorted set: article id by publication day (days since 1970-01-01)."""
 STORY_FEATURES = f"{PREFIX}:story:features"
 """Hash: article id -> JSON of its story id, salient entities and keywords."""
+STORY_RECORDED = f"{PREFIX}:story:recorded"
+"""Sorted set: article id by when it was placed in a story (Unix seconds)."""
 
 
 def lsh_bucket_key(band: int, digest: str) -> str:

@@ -1,9 +1,10 @@
 """Alias keys: the spelling-independent form under which one entity is known.
 
-"Sergei Lavrov" and "Sergey Lavrov", "Mike Pompeo" and "Michael Pompeo", "U.S." and
-"United States" each share a key. Within one article entities with one key merge; across
-articles the alias registry (`services.extract.registry`) maps each key to the first
-canonical name any replica recorded for it.
+"Sergei Lavrov" and "Sergey Lavrov", "Mike Pompeo" and "Michael Pompeo", "Donald J. Trump"
+and "Donald Trump", "U.S." and "United States" each share a key. Within one article
+entities with one key merge; across articles the alias registry
+(`services.extract.registry`) maps each key to the first canonical name any replica
+recorded for it.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def _transliteration(word: str) -> str:
 
 def person_key(name: str) -> str:
     words = [NICKNAMES.get(word, word) for word in _fold(name).split()]
+    # A middle initial comes and goes ("Donald J. Trump"); the first and last names stay.
+    words = [w for i, w in enumerate(words) if len(w) > 1 or i in (0, len(words) - 1)]
     return " ".join(_transliteration(word) for word in words)
 
 

@@ -3,7 +3,8 @@
 The small model mislabels bare surnames (Trump as ORG, Pompeo as GPE) and makes junk spans
 from title-case headlines ("Lavrov Meeting Updates Look"). Document-level repairs fix most
 of it: a single word that is the surname of a person named in full in the same article is
-that person, and so is one right after a personal title ("Secretary Pompeo"); the same
+that person, and so is one right after a personal title ("Secretary Pompeo"); a name
+annexed, invaded or under occupation ("the annexation of Crimea") is a place; the same
 text gets the same label throughout the article (the majority); names that share an alias
 key ("Sergei"/"Sergey", "U.S."/"United States") are one entity; titles are cut from
 people's names; and in headline lines a span stays only when the body writes each of its
@@ -47,6 +48,15 @@ _PERSONAL_TITLE = re.compile(
     r"\b(?:Mr|Mrs|Ms|Dr|Sen|Rep|Gov)\.? +$"
     r"|\b(?:President|Secretary|Minister|Senator|Chancellor|Governor|Mayor|Premier"
     r"|Ambassador|Judge|Justice|spokesman|spokeswoman|spokesperson) +$"
+)
+# Words whose object can only be a territory: the model reads "annexation of Crimea" or
+# "annexed Nagorno-Karabakh" as an organisation, and organisations are acquired or merged,
+# never annexed, invaded or put under occupation. Prepositions ("in", "to") are no such evidence:
+# "invested in Tesla", "sold to Microsoft".
+_TERRITORY_CUE = re.compile(
+    r"\b(?:annex(?:ed|es|ing|ation\s+of)|inva(?:ded|des|ding|sion\s+of)"
+    r"|occupation\s+of|sovereignty\s+over)\s+(?:the\s+)?$",
+    re.IGNORECASE,
 )
 _HEADLINE_WORDS = 20
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -170,6 +180,34 @@ def _display(forms: list[str]) -> str:
     return max(readable, key=lambda form: (len(form.split()), len(form), -forms.index(form)))
 
 
+def _settle_labels(text: str, spans: list[_Span]) -> None:
+    """One label per name in one article, from what the context says and the majority."""
+    # A single word right after a personal title is a person ("Secretary Pompeo").
+    for span in spans:
+        if " " not in span.text and _PERSONAL_TITLE.search(
+            text, max(0, span.start - 20), span.start
+        ):
+            span.label = EntityType.PERSON
+
+    # A name annexed, invaded or under occupation is a place wherever the article uses it.
+    territories = {
+        span.text
+        for span in spans
+        if span.label is EntityType.ORGANIZATION
+        and _TERRITORY_CUE.search(text, max(0, span.start - 30), span.start)
+    }
+
+    # Otherwise the majority wins (a tie: the first seen).
+    votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
+    for span in spans:
+        votes[span.text][span.label] += 1
+    for span in spans:
+        if span.text in territories:
+            span.label = EntityType.PLACE
+        else:
+            span.label = votes[span.text].most_common(1)[0][0]
+
+
 def recognise_entities(
     text: str, nlp: Language | None = None, doc: Doc | None = None
 ) -> list[Entity]:
@@ -209,20 +247,9 @@ def recognise_entities(
         elif span.label is not EntityType.PERSON and (full := known_alias(span.text)):
             span.text = full
 
-    # A single word right after a personal title is a person ("Secretary Pompeo").
-    for span in spans:
-        if " " not in span.text and _PERSONAL_TITLE.search(
-            text, max(0, span.start - 20), span.start
-        ):
-            span.label = EntityType.PERSON
-
-    # One label per name in one article: the majority wins (a tie: the first seen).
-    votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
-    for span in spans:
-        votes[span.text][span.label] += 1
+    _settle_labels(text, spans)
     grouped: dict[str, list[_Span]] = defaultdict(list)
     for span in spans:
-        span.label = votes[span.text].most_common(1)[0][0]
         grouped[alias_key(span.text, span.label)].append(span)
 
     total = max(len(spans), 1)

@@ -2,6 +2,10 @@
 
 Attribution forms, tried in this order for each quotation of four words or more:
 
+0. reported words: `He recalled the words of Putin that ... "..."`, `Pompeo's remarks: "..."`,
+   `Reuters cited Peskov as saying "..."` give the quotation to the person whose words are
+   reported, not to the one recalling them, unless a speech verb follows the frame
+   (`Recalling Putin's words that ..., Peskov said: "..."`);
 1. `X said: "..."` / `He added: "..."`: a speech verb and a colon just before the quote;
 2. `"...," he said` / `"...," the Kremlin spokesman said` / `"...," said Peskov`;
 3. a speaker and speech verb earlier in the same sentence (`Pompeo likewise called it "..."`),
@@ -47,6 +51,14 @@ _IN_SENTENCE = re.compile(rf"{_WORDS}{_ADVERB}\s+{VERBS}\b")
 _ROLE = re.compile(rf"\b({ROLE_HEADS})\b", re.IGNORECASE)
 _ROLE_BEFORE = re.compile(r"((?:[A-Z][\w’'.-]*\s+){0,3}[\w’'.-]+(?:\s+of\s+State)?),?\s*$")
 _ROLE_AFTER = re.compile(rf"^,\s*((?:[\w’'.-]+\s+){{0,3}}?(?:{ROLE_HEADS}))\b", re.IGNORECASE)
+_REPORTED = r"(?:words|remarks|statement|phrase|comments?|assertion|warning|promise|pledge)"
+_SPEAKER = r"(?P<phrase>[^,;:.“”\"]{1,60}?)"
+_FRAMES = (
+    re.compile(rf"\b{_REPORTED}\s+(?:of|by)\s+{_SPEAKER}\s*(?:\bthat\b|:)"),
+    re.compile(rf"\b{_SPEAKER}[’']s\s+(?:own\s+)?{_REPORTED}\s*(?:\bthat\b|:)"),
+    re.compile(rf"\b(?:quoting|citing|cited)\s+{_SPEAKER}\s+(?:as\s+)?saying\b"),
+)
+"""Frames that report someone else's words: the quotation after one is theirs."""
 _PRONOUNS = frozenset({"he", "she"})
 _DOCUMENTS = frozenset({"statement", "communique", "communiqué", "declaration", "report"})
 _MIN_WORDS = 4
@@ -168,6 +180,8 @@ class _Article:
         """The speaker of the quotation at start..end, in sentence `index`."""
         sentence_start, sentence_end = self.bounds[index]
         before = self.masked[sentence_start:start]
+        if (speaker := self._reported(before, sentence_start, index)) is not None:
+            return speaker
         if found := _BEFORE_COLON.search(before):
             offset = sentence_start + found.start("phrase")
             return self.resolve(offset, found.group("phrase"), index)
@@ -182,6 +196,17 @@ class _Article:
                 return speaker
         # "Lavrov fielded questions ..., by answering that ...": the sentence's first person.
         return self.speakers.first_in(sentence_start, start, self.masked) if verbs else None
+
+    def _reported(self, before: str, offset: int, index: int) -> str | None:
+        """Whose words the sentence reports before the quotation, when no speech verb
+        follows that frame."""
+        frames = [found for pattern in _FRAMES for found in pattern.finditer(before)]
+        if not frames:
+            return None
+        frame = max(frames, key=lambda found: found.end())
+        if _IN_SENTENCE.search(before, frame.end()):
+            return None
+        return self.resolve(offset + frame.start("phrase"), frame.group("phrase"), index)
 
     def resolve(self, offset: int, phrase: str, index: int) -> str | None:
         """Who the speaker phrase at `offset` (in sentence `index`) names."""

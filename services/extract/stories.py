@@ -8,11 +8,14 @@ starts its own (a story's id is the id of its first article).
 Replicas share the candidates in Redis: a sorted set of article ids by publication day and
 a hash of their features. The assignment is an optimistic transaction (WATCH on the sorted
 set), so two replicas placing two articles of one new story at once cannot both start it.
+An article stops being a candidate a retention period after it was placed; each placement
+first forgets a bounded batch of such articles.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,9 +24,10 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from services.extract.aliases import alias_key, person_key
+from services.extract.retention import SWEEP_BATCH, cutoff
 from shared.redis_values import as_text
 from shared.schemas import Entity, EntityType
-from shared.streams import STORY_DAYS, STORY_FEATURES
+from shared.streams import STORY_DAYS, STORY_FEATURES, STORY_RECORDED
 
 TOP_ENTITIES = 10
 ENTITY_SHARE = 0.7
@@ -31,6 +35,16 @@ ENTITY_SHARE = 0.7
 TYPE_WEIGHTS = {EntityType.PERSON: 1.0, EntityType.ORGANIZATION: 0.7, EntityType.PLACE: 0.4}
 """Who is involved says more about the event than where: most news names a few big places."""
 _EPOCH = date(1970, 1, 1)
+
+# KEYS: days, features, recorded. ARGV: cutoff, sweep batch.
+_FORGET = """
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1],
+                                'LIMIT', 0, tonumber(ARGV[2]))) do
+  redis.call('ZREM', KEYS[1], old)
+  redis.call('HDEL', KEYS[2], old)
+  redis.call('ZREM', KEYS[3], old)
+end
+"""
 
 
 def _feature_key(entity: Entity) -> str:
@@ -83,10 +97,14 @@ def day_number(day: date) -> int:
 class StoryIndex:
     """The shared story candidates in Redis."""
 
-    def __init__(self, redis: Redis, window_days: int, threshold: float) -> None:
+    def __init__(
+        self, redis: Redis, window_days: int, threshold: float, retention_seconds: float
+    ) -> None:
         self.redis = redis
         self.window_days = window_days
         self.threshold = threshold
+        self.retention_seconds = retention_seconds
+        self._forget = redis.register_script(_FORGET)
 
     async def assign(
         self,
@@ -94,10 +112,17 @@ class StoryIndex:
         day: date,
         features: StoryFeatures,
         same_as: str | None = None,
+        now: float | None = None,
     ) -> str:
         """The story id of `article_id`; the same answer when asked again (re-delivery).
 
-        `same_as` is an article this one copies: the copy joins the original's story."""
+        `same_as` is an article this one copies: the copy joins the original's story.
+        `now` (Unix seconds) is when the article is placed."""
+        now = time.time() if now is None else now
+        await self._forget(
+            keys=[STORY_DAYS, STORY_FEATURES, STORY_RECORDED],
+            args=[cutoff(now, self.retention_seconds), SWEEP_BATCH],
+        )
         position = day_number(day)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -110,6 +135,7 @@ class StoryIndex:
                     story_id = await self._choose(pipe, article_id, position, features, same_as)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.zadd(STORY_DAYS, {article_id: position})
+                    pipe.zadd(STORY_RECORDED, {article_id: now})
                     pipe.hset(STORY_FEATURES, article_id, features.to_json(story_id))
                     await pipe.execute()
                     return story_id

@@ -59,9 +59,14 @@ class ExtractHandler(BaseStageHandler[ArticleCleaned]):
             duplicate_of=linked.duplicate_of,
             extracted_at=now,
         )
+        # On the status and the span, so a trace shows which story and copy an article is.
         return Outcome(
             extracted,
-            {"entity_count": len(linked.entities)},
+            {
+                "entity_count": len(linked.entities),
+                "story_id": linked.story_id,
+                "duplicate_of": linked.duplicate_of,
+            },
         )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from faststream.redis import RedisBroker
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
 from services.clean.extraction import extract_article
@@ -89,3 +91,37 @@ async def test_sample_pages_through_extract_and_index_to_the_api(
             assert {hit["id"] for hit in found["hits"]} == members
             listed = (await client.get(f"/v1/stories/{story_id}")).json()
             assert {a["id"] for a in listed["articles"]} == members
+
+
+async def test_the_extract_span_names_the_story_and_the_original_a_copy_copies(
+    redis: Redis, settings: Settings
+) -> None:
+    original = _cleaned("tass-2017-peskov-phone-call.html")
+    text = "Moscow Times staff\n" + original.content.text.replace("told reporters", "told press")
+    copy = original.model_copy(
+        update={
+            "article_id": "copy",
+            "url": "https://example.com/copy",
+            "content": original.content.model_copy(update={"text": text}),
+        }
+    )
+    status = StatusStore(redis)
+    extract = StageRunner(EXTRACT, settings, ExtractHandler())
+    spans = InMemorySpanExporter()
+    extract.tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    async with running(extract), RedisBroker(settings.redis_url) as producer:
+        for event in (original, copy):
+            await status.submit(event.article_id, event.url)
+            await producer.publish(event, stream=EXTRACT.reads)
+            await wait_for_status(
+                redis, f"newsflow:article:{event.article_id}", {"extracted", "failed"}, 60
+            )
+    passed = {
+        str(attributes["newsflow.article_id"]): attributes
+        for attributes in (span.attributes or {} for span in spans.get_finished_spans())
+        if attributes.get("newsflow.outcome") == "passed"
+    }
+    assert passed[original.article_id]["newsflow.story_id"] == original.article_id
+    assert "newsflow.duplicate_of" not in passed[original.article_id]
+    assert passed["copy"]["newsflow.story_id"] == original.article_id
+    assert passed["copy"]["newsflow.duplicate_of"] == original.article_id

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.unit
         ("Dmitri Peskov", "Dmitry Peskov"),
         ("Alexei Navalny", "Aleksey Navalny"),
         ("Vladimir Putin", "VLADIMIR PUTIN"),
+        ("Donald J. Trump", "Donald Trump"),
     ],
 )
 def test_person_spellings_share_a_key(a: str, b: str) -> None:
@@ -26,7 +27,11 @@ def test_person_spellings_share_a_key(a: str, b: str) -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("Donald Trump", "Melania Trump"), ("Sergey Lavrov", "Sergey Ryabkov")],
+    [
+        ("Donald Trump", "Melania Trump"),
+        ("Sergey Lavrov", "Sergey Ryabkov"),
+        ("George H.W. Bush", "George W. Bush"),
+    ],
 )
 def test_different_people_keep_different_keys(a: str, b: str) -> None:
     assert alias_key(a, EntityType.PERSON) != alias_key(b, EntityType.PERSON)

@@ -196,3 +196,42 @@ def test_title_case_headline_junk_is_dropped_but_names_the_body_uses_stay() -> N
     # The headline's surnames count as mentions of the people the body names in full.
     assert 0 in {m.start for m in found["Mike Pompeo"].mentions}
     assert text.index("Lavrov") in {m.start for m in found["Sergei Lavrov"].mentions}
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Sanctions followed the illegal annexation of Crimea.", "Crimea"),
+        ("Russia annexed Crimea in 2014 and backed separatists in Donbas.", "Crimea"),
+        (
+            "Armenia and Azerbaijan fought over the annexation of Nagorno-Karabakh.",
+            "Nagorno-Karabakh",
+        ),
+    ],
+)
+def test_a_name_that_is_annexed_is_a_place(text: str, name: str) -> None:
+    types = {e.name: e.type for e in recognise_entities(text)}
+    assert types[name] is EntityType.PLACE
+
+
+def test_a_territory_is_a_place_at_every_mention() -> None:
+    text = (
+        "Crimea remains the dispute. Sanctions followed the annexation of Crimea, and Crimea "
+        "was not discussed at the meeting."
+    )
+    found = _by_name(recognise_entities(text))
+    assert found["Crimea"].type is EntityType.PLACE
+    assert len(found["Crimea"].mentions) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Exxon's acquisition of Mobil closed in 1999.", "Mobil"),
+        ("Apple sold its stake to Microsoft.", "Microsoft"),
+        ("The merger of Disney and Fox was approved.", "Fox"),
+    ],
+)
+def test_companies_bought_or_sold_stay_organisations(text: str, name: str) -> None:
+    types = {e.name: e.type for e in recognise_entities(text)}
+    assert types[name] is EntityType.ORGANIZATION

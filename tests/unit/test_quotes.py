@@ -76,3 +76,50 @@ def test_the_statement_is_whoever_issued_it_earlier() -> None:
         '"The sides agreed to build up partner cooperation," the statement said.'
     )
     assert _speakers(text) == [("The sides agreed to build up partner cooperation", "Kremlin")]
+
+
+def test_recalled_words_belong_to_whoever_first_said_them() -> None:
+    text = (
+        "Kremlin spokesman Dmitry Peskov spoke to reporters in Moscow on Monday.\n"
+        "He recalled the words of Russian President Vladimir Putin that no country can fight "
+        'terrorism alone and that it is "the most terrible challenge of the century."'
+    )
+    assert _speakers(text) == [("the most terrible challenge of the century.", "Vladimir Putin")]
+
+
+@pytest.mark.parametrize(
+    ("text", "speaker"),
+    [
+        (
+            "German Foreign Minister Annalena Baerbock spoke in Berlin on Tuesday. She repeated "
+            "Chancellor Olaf Scholz's words that Europe faces "
+            '"a turning point in its history."',
+            "Olaf Scholz",
+        ),
+        (
+            "Reuters cited Kremlin spokesman Dmitry Peskov as saying "
+            '"there are no plans for a meeting yet."',
+            "Dmitry Peskov",
+        ),
+    ],
+)
+def test_reported_words_in_other_frames(text: str, speaker: str) -> None:
+    assert [found for _, found in _speakers(text)] == [speaker]
+
+
+def test_a_speech_verb_after_the_reported_words_keeps_its_speaker() -> None:
+    text = (
+        "Recalling the words of Vladimir Putin that terrorism is a common threat, "
+        'Dmitry Peskov said: "We are ready to work with every country on this."'
+    )
+    assert _speakers(text) == [
+        ("We are ready to work with every country on this.", "Dmitry Peskov")
+    ]
+
+
+def test_words_judged_without_a_that_clause_stay_with_the_judge() -> None:
+    text = (
+        "Sergei Lavrov met Mike Pompeo in Sochi on Tuesday. Lavrov called the remarks of "
+        'Pompeo "absolute fiction and nothing more."'
+    )
+    assert _speakers(text) == [("absolute fiction and nothing more.", "Sergei Lavrov")]
