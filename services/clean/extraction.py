@@ -8,7 +8,6 @@ article or not (services/clean/verdict.py).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +28,12 @@ MAX_HTML_CHARS = 5_000_000
 """Larger pages are refused before parsing (NEWSFLOW_CLEAN_MAX_HTML_CHARS)."""
 MAX_DEPTH = 180
 """Pages nesting elements deeper are refused after parsing (NEWSFLOW_CLEAN_MAX_DEPTH)."""
+BROAD_BELOW_CHARS = 5000
+"""A precise reading this long has found the article: the broad one is not asked.
+
+Measured on the evaluation corpus (benchmarks/extraction.py), asking it only below this
+length keeps all but 0.0005 of the combination's F1 and skips a third of its readings.
+"""
 
 __all__ = [
     "MAX_DEPTH",
@@ -92,9 +97,10 @@ def _parse(html: str, max_html_chars: int, max_depth: int) -> HtmlElement:
 
 
 def _opinion(tree: HtmlElement, url: str | None, **options: Any) -> str:
-    # trafilatura prunes the tree it is given: each opinion gets its own copy.
+    # trafilatura prunes a copy of the tree it is given (bare_extraction copies a tree
+    # argument itself), so the parsed page stays whole for the next reading.
     document = trafilatura.bare_extraction(
-        copy.deepcopy(tree),
+        tree,
         url=url,
         include_comments=False,
         include_tables=True,
@@ -116,8 +122,11 @@ def extract_article(
     tree = _parse(html, max_html_chars, max_depth)
     declared: Declared = declared_metadata(tree)
     precise = _opinion(tree, url, favor_precision=True)
-    broad = _opinion(tree, url, favor_recall=True)
-    text = remove_boilerplate(combine_opinions(precise, broad))
+    if len(precise) < BROAD_BELOW_CHARS:
+        # The broad reading without its fallback extractors: they rarely add to it.
+        broad = _opinion(tree, url, favor_recall=True, fast=True)
+        precise = combine_opinions(precise, broad)
+    text = remove_boilerplate(precise)
     if len(text) < min_chars and declared.article_body:
         # The publisher's own copy of the body, when the markup hides it from both opinions.
         text = remove_boilerplate(declared.article_body)
