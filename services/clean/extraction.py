@@ -132,7 +132,7 @@ def extract_article(
         text = remove_boilerplate(declared.article_body)
     if not text:
         raise NotAnArticle("no main text found")
-    found = page_metadata(tree, url)
+    found = page_metadata(tree, url, declared)
     title = (found.title or "").strip() or None
     judge(text, title, declared, min_chars=min_chars, page_type=found.pagetype)
     return CleanArticle(

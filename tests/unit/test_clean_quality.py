@@ -168,6 +168,46 @@ def test_declared_metadata_is_read() -> None:
     )
 
 
+def test_the_publications_name_is_not_an_author() -> None:
+    article = extract_article((PAGES / "usatoday-2017-putin-trump-call.html").read_text())
+    assert article.site_name == "USA TODAY"
+    assert article.authors == []
+
+
+_SITE_AS_AUTHOR = (
+    '<meta name="author" content="USA TODAY"><meta property="og:site_name" content="USA TODAY">'
+)
+
+
+def test_a_person_in_the_byline_is_the_author_when_the_site_names_itself() -> None:
+    byline = (
+        '<div class="asset-metabar"><span class="asset-metabar-author">Oren Dorell</span></div>'
+    )
+    article = extract_article(_page(byline + _paragraphs(), _SITE_AS_AUTHOR))
+    assert article.authors == ["Oren Dorell"]
+
+
+def test_a_person_declared_beside_an_organisation_author_is_the_author() -> None:
+    head = _json_ld(
+        author=[
+            {"@type": "Organization", "name": "USA TODAY"},
+            {"@type": "Person", "name": "Oren Dorell"},
+        ],
+        publisher={"@type": "Organization", "name": "USA TODAY"},
+    )
+    article = extract_article(_page(_paragraphs(), _SITE_AS_AUTHOR + head))
+    assert article.authors == ["Oren Dorell"]
+
+
+def test_a_site_named_after_its_author_keeps_the_author() -> None:
+    head = (
+        '<meta name="author" content="Anna Virtanen">'
+        '<meta property="og:site_name" content="Anna Virtanen">'
+    )
+    head += _json_ld(author={"@type": "Person", "name": "Anna Virtanen"})
+    assert extract_article(_page(_paragraphs(), head)).authors == ["Anna Virtanen"]
+
+
 def test_undeclared_dates_stay_empty_rather_than_today() -> None:
     article = extract_article(_page(_paragraphs()))
     assert article.published is None
