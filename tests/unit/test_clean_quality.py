@@ -87,6 +87,20 @@ def test_paragraphs_only_the_precise_opinion_found_are_not_lost() -> None:
         "(Credit: Clayton Aldern / Grist)",
         "Crédits photos : Bestimage",
         "© Thomson Reuters 2020",
+        "Lea: Consejo Permanente de la OEA aborda la confiscación de sus oficinas",
+        "Sign up for the Example Daily newsletter",
+        "Subscribe now to our print edition for the full story.",
+        "To view the full story, please subscribe to The Example Times.",
+        "If you are already a subscriber, you can log in for immediate access.",
+        "For breaking news updates download the Example News apps for iOS and Android.",
+        "Follow The Example Herald on Twitter and Instagram @ExampleHerald",
+        "Zum Newsletter anmelden",
+        "¡Mira lo que tiene nuestro canal de YouTube!",
+        "Copyright 2023 Example Television Corp. All rights reserved.",
+        "This article is the copyrighted property of Example News.",
+        "Advertisement",
+        "REKLAMA",
+        "Story continues below advertisement",
     ],
 )
 def test_link_share_and_cookie_lines_are_boilerplate(line: str) -> None:
@@ -100,6 +114,11 @@ def test_link_share_and_cookie_lines_are_boilerplate(line: str) -> None:
         "The bakery sold cookies at the summit.",
         "Related talks are planned for June.",
         "Photographers waited outside the building for an hour.",
+        "New users can get $10 when they sign up for (and verify) an account.",
+        "Trains follow the same guidelines on luggage as buses do.",
+        "The licences sit between all rights reserved and the public domain.",
+        "Advertisement revenue fell by a third in the first quarter.",
+        "The newsletter was first published in 1998 by two students.",
         # Long lines are prose, whatever they open with.
         "Read also the statement, which ran to four pages and said that both governments "
         "would keep talking about arms control, the Arctic and the war in Syria in the "
@@ -110,8 +129,11 @@ def test_prose_is_not_boilerplate(line: str) -> None:
     assert not is_boilerplate_line(line)
 
 
-def test_a_related_list_after_the_article_is_cut() -> None:
-    text = "\n".join([*PARAGRAPHS, "Related stories", "Putin to visit Japan", "Sochi talks"])
+@pytest.mark.parametrize(
+    "marker", ["Related stories", "NOTAS RELACIONADAS", "Weitere Artikel zum Thema", "Mehr Themen:"]
+)
+def test_a_related_list_after_the_article_is_cut(marker: str) -> None:
+    text = "\n".join([*PARAGRAPHS, marker, "Putin to visit Japan", "Sochi talks"])
     assert remove_boilerplate(text).splitlines() == PARAGRAPHS
 
 
