@@ -1,23 +1,23 @@
 """Main text and metadata from a page's HTML, without any broker: `extract_article`.
 
-The page is parsed once. Its declared metadata (JSON-LD, `<meta>`) is read first, then two
-trafilatura opinions on the main text, one precise and one broad, are combined
-(services/clean/combine.py), leftover boilerplate is removed, and the result is judged
+The page is parsed once. Its metadata (JSON-LD, `<meta>`, byline) is read first, then
+trafilatura reads the main text precisely; when that reading is short of a long article, a
+broad reading is asked too and the two opinions are combined (services/clean/readings.py,
+services/clean/combine.py). Leftover boilerplate is removed, and the result is judged
 article or not (services/clean/verdict.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-import trafilatura
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from services.clean.boilerplate import remove_boilerplate, strip_placeholders
 from services.clean.combine import combine_opinions
 from services.clean.metadata import Declared, declared_metadata, page_language, page_metadata
+from services.clean.readings import BROAD, PRECISE, Readings
 from services.clean.verdict import judge
 from shared.errors import NotAnArticle
 from shared.schemas import Content
@@ -32,7 +32,7 @@ BROAD_BELOW_CHARS = 5000
 """A precise reading this long has found the article: the broad one is not asked.
 
 Measured on the evaluation corpus (benchmarks/extraction.py), asking it only below this
-length keeps all but 0.0005 of the combination's F1 and skips a third of its readings.
+length keeps all but 0.0005 of the combination's F1 and skips a third of the broad readings.
 """
 
 __all__ = [
@@ -96,20 +96,6 @@ def _parse(html: str, max_html_chars: int, max_depth: int) -> HtmlElement:
     return tree
 
 
-def _opinion(tree: HtmlElement, url: str | None, **options: Any) -> str:
-    # trafilatura prunes a copy of the tree it is given (bare_extraction copies a tree
-    # argument itself), so the parsed page stays whole for the next reading.
-    document = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        include_comments=False,
-        include_tables=True,
-        with_metadata=False,
-        **options,
-    )
-    return str(getattr(document, "text", None) or "")
-
-
 def extract_article(
     html: str,
     url: str | None = None,
@@ -121,18 +107,18 @@ def extract_article(
     """Extract the article in `html`. Raises `NotAnArticle` with the reason when there is none."""
     tree = _parse(html, max_html_chars, max_depth)
     declared: Declared = declared_metadata(tree)
-    precise = _opinion(tree, url, favor_precision=True)
-    if len(precise) < BROAD_BELOW_CHARS:
+    found = page_metadata(tree, url, declared)
+    readings = Readings(tree, url)  # prunes the tree: the metadata is read before
+    text = readings.read(PRECISE)
+    if len(text) < BROAD_BELOW_CHARS:
         # The broad reading without its fallback extractors: they rarely add to it.
-        broad = _opinion(tree, url, favor_recall=True, fast=True)
-        precise = combine_opinions(precise, broad)
-    text = remove_boilerplate(precise)
+        text = combine_opinions(text, readings.read(BROAD))
+    text = remove_boilerplate(text)
     if len(text) < min_chars and declared.article_body:
         # The publisher's own copy of the body, when the markup hides it from both opinions.
         text = remove_boilerplate(declared.article_body)
     if not text:
         raise NotAnArticle("no main text found")
-    found = page_metadata(tree, url, declared)
     title = (found.title or "").strip() or None
     judge(text, title, declared, min_chars=min_chars, page_type=found.pagetype)
     return CleanArticle(
