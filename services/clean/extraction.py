@@ -9,6 +9,7 @@ article or not (services/clean/verdict.py).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 from lxml.html import HtmlElement
@@ -119,7 +120,9 @@ def extract_article(
         text = remove_boilerplate(declared.article_body)
     if not text:
         raise NotAnArticle("no main text found")
-    title = (found.title or "").strip() or None
+    # Composed characters, as readers type them: "é" is one character, not "e" and an accent.
+    text = unicodedata.normalize("NFC", text)
+    title = unicodedata.normalize("NFC", (found.title or "").strip()) or None
     judge(text, title, declared, min_chars=min_chars, page_type=found.pagetype)
     return CleanArticle(
         text=text,

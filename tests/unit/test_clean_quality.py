@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,19 @@ def test_read_also_lists_inside_the_body_are_removed_from_the_article() -> None:
     assert "Read also" not in text
     assert "Share this" not in text
     assert all(p in text for p in PARAGRAPHS)
+
+
+def test_text_and_title_are_in_composed_unicode() -> None:
+    decomposed = unicodedata.normalize("NFD", "Café Ñandú in Tōkyō: Lavrov über Sicherheit")
+    html = (
+        _page(_paragraphs(decomposed * 3))
+        .replace("<title>Ministers meet in Rovaniemi</title>", f"<title>{decomposed}</title>")
+        .replace("<h1>Ministers meet in Rovaniemi</h1>", f"<h1>{decomposed}</h1>")
+    )
+    article = extract_article(html)
+    composed = unicodedata.normalize("NFC", decomposed)
+    assert composed * 3 in article.text
+    assert article.title == composed
 
 
 # metadata
