@@ -11,6 +11,7 @@ import pytest
 from services.clean import extract_article
 from services.clean.boilerplate import is_boilerplate_line, remove_boilerplate
 from services.clean.combine import PROSE_CHARS, combine_opinions
+from services.clean.extraction import BROAD_BELOW_CHARS
 from services.clean.language import detect_language
 from services.clean.metadata import language_tag
 from shared.errors import NotAnArticle
@@ -141,6 +142,30 @@ def test_a_related_list_after_the_article_is_cut(marker: str) -> None:
 def test_a_heading_like_marker_early_in_the_text_removes_only_itself() -> None:
     text = "\n".join(["Comments", *PARAGRAPHS])
     assert remove_boilerplate(text).splitlines() == PARAGRAPHS
+
+
+_LEAD = (
+    "Both ministers arrived in Lapland on Sunday evening, a day before the council opened, "
+    "and met their Finnish host over dinner."
+)
+
+
+def _article_with_a_teaser_lead(paragraphs: int) -> str:
+    # The precise reading drops a block classed "teaser"; the broad reading keeps it.
+    body = "".join(f"<p>{PARAGRAPHS[i % 3]} ({i})</p>" for i in range(paragraphs))
+    return _page(f'<div class="teaser"><p>{_LEAD}</p></div>{body}')
+
+
+def test_a_short_precise_reading_is_widened_by_the_broad_readings_prose() -> None:
+    text = extract_article(_article_with_a_teaser_lead(3)).text
+    assert len(text) < BROAD_BELOW_CHARS
+    assert _LEAD in text
+
+
+def test_a_long_precise_reading_is_not_asked_to_widen() -> None:
+    text = extract_article(_article_with_a_teaser_lead(40)).text
+    assert len(text) >= BROAD_BELOW_CHARS
+    assert _LEAD not in text
 
 
 def test_read_also_lists_inside_the_body_are_removed_from_the_article() -> None:
