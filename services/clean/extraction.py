@@ -3,8 +3,9 @@
 The page is parsed once. Its metadata (JSON-LD, `<meta>`, byline) is read first, then
 trafilatura reads the main text precisely; when that reading is short of a long article, a
 broad reading is asked too and the two opinions are combined (services/clean/readings.py,
-services/clean/combine.py). Leftover boilerplate is removed, and the result is judged
-article or not (services/clean/verdict.py).
+services/clean/combine.py). Leftover boilerplate is removed, the result is judged article
+or not (services/clean/verdict.py), and a lead the page shows above the text but the
+readings missed opens it (services/clean/lead.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from trafilatura.utils import load_html
 
 from services.clean.boilerplate import remove_boilerplate, strip_placeholders
 from services.clean.combine import combine_opinions
+from services.clean.lead import with_lead
 from services.clean.metadata import Declared, declared_metadata, page_language, page_metadata
 from services.clean.readings import BROAD, PRECISE, Readings
 from services.clean.verdict import judge
@@ -124,6 +126,7 @@ def extract_article(
     text = unicodedata.normalize("NFC", text)
     title = unicodedata.normalize("NFC", (found.title or "").strip()) or None
     judge(text, title, declared, min_chars=min_chars, page_type=found.pagetype)
+    text = with_lead(text, found.description, title, tree)
     return CleanArticle(
         text=text,
         title=title,

@@ -6,6 +6,7 @@ import json
 import unicodedata
 from pathlib import Path
 
+import lxml.html
 import pytest
 
 from services.clean import extract_article
@@ -13,6 +14,7 @@ from services.clean.boilerplate import is_boilerplate_line, remove_boilerplate
 from services.clean.combine import PROSE_CHARS, combine_opinions
 from services.clean.extraction import BROAD_BELOW_CHARS
 from services.clean.language import detect_language
+from services.clean.lead import with_lead
 from services.clean.metadata import language_tag
 from shared.errors import NotAnArticle
 
@@ -190,6 +192,54 @@ def test_text_and_title_are_in_composed_unicode() -> None:
     composed = unicodedata.normalize("NFC", decomposed)
     assert composed * 3 in article.text
     assert article.title == composed
+
+
+# the lead
+
+_STANDFIRST = (
+    "Russia and the United States agreed to keep talking about arms control, their foreign "
+    "ministers said after an hour in Rovaniemi."
+)
+
+
+def _page_with_lead(where: str) -> str:
+    description = f'<meta property="og:description" content="{_STANDFIRST}">'
+    shown = f'<p class="standfirst">{_STANDFIRST}</p>'
+    body = (
+        f"<header><h1>Ministers meet in Rovaniemi</h1>{shown if where == 'header' else ''}"
+        f"</header><article>{_paragraphs()}</article>"
+        f"<footer>{shown if where == 'footer' else ''}</footer>"
+    )
+    if where == "script":  # before the article, but not shown
+        body = f'<script>var page = {{"summary": "{_STANDFIRST}"}};</script>' + body
+    return (
+        f'<html lang="en"><head><title>Ministers meet in Rovaniemi</title>{description}'
+        f"</head><body>{body}</body></html>"
+    )
+
+
+def test_a_lead_shown_above_the_article_opens_the_text() -> None:
+    text = extract_article(_page_with_lead("header")).text
+    assert text.splitlines()[0] == _STANDFIRST
+    assert all(p in text for p in PARAGRAPHS)
+
+
+@pytest.mark.parametrize("where", ["footer", "nowhere", "script"])
+def test_a_description_not_shown_above_the_article_is_not_its_lead(where: str) -> None:
+    assert _STANDFIRST not in extract_article(_page_with_lead(where)).text
+
+
+def test_the_lead_follows_the_headline() -> None:
+    text = with_lead(
+        "Ministers meet in Rovaniemi\n" + "\n".join(PARAGRAPHS),
+        _STANDFIRST,
+        "Ministers meet in Rovaniemi",
+        lxml.html.fromstring(
+            f"<html><body><h1>Ministers meet in Rovaniemi</h1><p>{_STANDFIRST}</p>"
+            f"{_paragraphs()}</body></html>"
+        ),
+    )
+    assert text.splitlines()[:3] == ["Ministers meet in Rovaniemi", _STANDFIRST, PARAGRAPHS[0]]
 
 
 # metadata
