@@ -2,9 +2,10 @@
 
 Extractors keep what sits inside the article's container: unrendered template placeholders,
 "Read also" links between paragraphs, share, newsletter and subscription prompts, copyright
-notices, ad labels, photo credits, cookie notices, and the related-links list that follows
-the last paragraph. The patterns are short lines in the languages news sites commonly use;
-a long line (a paragraph of prose) is never dropped by them.
+notices, ad labels and affiliate disclosures, photo credits and captions ending in one,
+cookie notices, and the related-links list that follows the last paragraph. The patterns are
+short lines in the languages news sites commonly use; a long line (a paragraph of prose) is
+never dropped by them.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ _PROMPT = re.compile(
     r"|(canal|channel|kanal) (de |on |auf )?(telegram|whatsapp|youtube)"
     r"|abonnez-vous|inscrivez-vous|zapraszamy (też )?do subskrypcji|zapisz się"
     r"|copyrighted property of|written permission (must|is required)"
-    r"|without (prior )?written permission)\b"
+    r"|without (prior )?written permission|submit (a |your )?letters? to the editor"
+    r"|we want to hear what you think|puede escribirnos"
+    r"|contains? (affiliate links|references to products)|enthält (werbung|affiliate)"
+    r"|handelt es sich um affiliate)\b"
+    r"|^\W{0,3}(werbung|anzeige)\s*[.:,|-]"
     r"|^\W{0,3}(copyright|©)\W.*\b(all rights reserved|alle rechte vorbehalten"
     r"|todos los derechos reservados|tous droits réservés)",
     re.IGNORECASE,
@@ -62,6 +67,13 @@ _SLOT = re.compile(
     r"^\W{0,3}(advertisement|advertising|sponsored|anzeige|werbung|publicidad|publicité|reklama"
     r"|loading|wird geladen|cargando|chargement|(story )?continues? (reading )?below"
     r"( advertisement)?|scroll to continue( with content)?)\W{0,3}$",
+    re.IGNORECASE,
+)
+# An image caption ends with its credit: "Marco Odermatt, Ski-Star. © AFP / MARCO BERTORELLO",
+# "Die Altstadt im Winter. Foto: dpa".
+_CAPTION_CREDIT = re.compile(
+    r"(©|\((c|credit|photo|foto)\b|\b(photo|foto|bild|image|credit|fotos?)\s*:)"
+    r"\s*[\w .'/&|,-]{2,60}\W{0,2}$",
     re.IGNORECASE,
 )
 # A cookie notice names cookies and the site or browser they are stored by.
@@ -111,6 +123,7 @@ def is_boilerplate_line(line: str) -> bool:
         or _SHARE.match(line)
         or _PROMPT.search(line)
         or _SLOT.match(line)
+        or _CAPTION_CREDIT.search(line)
         or (bool(_COOKIES.search(line)) and bool(_COOKIE_CONTEXT.search(line)))
         or (line.startswith(">>") and line.endswith("<<"))
     )

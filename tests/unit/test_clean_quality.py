@@ -105,6 +105,13 @@ def test_paragraphs_only_the_precise_opinion_found_are_not_lost() -> None:
         "Advertisement",
         "REKLAMA",
         "Story continues below advertisement",
+        "Submit your letter to the editor via this form.",
+        "We want to hear what you think about this article.",
+        "*Werbung. Dieser Beitrag enthält Werbung für eine Marke.",
+        "Anzeige, enthält Affiliate Links",
+        "Marco Odermatt, Ski-Star aus der Schweiz. © AFP / MARCO BERTORELLO",
+        "Die Altstadt im Winter. Foto: dpa",
+        "Lavrov and Pompeo in Sochi. Photo: Jonathan Nackstrand/AFP",
     ],
 )
 def test_link_share_and_cookie_lines_are_boilerplate(line: str) -> None:
@@ -123,6 +130,9 @@ def test_link_share_and_cookie_lines_are_boilerplate(line: str) -> None:
         "The licences sit between all rights reserved and the public domain.",
         "Advertisement revenue fell by a third in the first quarter.",
         "The newsletter was first published in 1998 by two students.",
+        "Some users asked whether he was using the trip as Werbung für sich selbst.",
+        "In a letter to the editor, the minister defended the plan.",
+        "Anzeige gegen Unbekannt wurde am Montag erstattet.",
         # Long lines are prose, whatever they open with.
         "Read also the statement, which ran to four pages and said that both governments "
         "would keep talking about arms control, the Arctic and the war in Syria in the "
