@@ -3,9 +3,10 @@
 News pages often set the lead apart from the body, in a header or teaser block that
 extractors take for page furniture. Such a page usually repeats its lead as its description
 (`og:description`, `<meta name="description">`). When the description is a sentence or more,
-is shown in the page before the text found, and is not in that text, it is the lead and
-opens the article. A description shown only after the text (a site-wide blurb in the footer)
-or nowhere (a summary for search engines) is left out.
+is shown in the page between the headline and the text found, and is not in that text, it
+is the lead and opens the article. A description shown only after the text (a site-wide
+blurb in the footer), above the headline (the site's tagline) or nowhere (a summary for
+search engines) is left out.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def with_lead(text: str, description: str | None, title: str | None, tree: HtmlE
     shown = _shown_text(tree)
     at = shown.find(lead)
     if not 0 <= at < shown.find(opening[:MIN_LEAD_CHARS]):
+        return text
+    # A site's tagline above the headline is no lead; a standfirst follows the headline.
+    if title and at < shown.find(_plain(title)):
         return text
     after = 1 if title and _plain(lines[0]) == _plain(title) else 0
     return "\n".join([*lines[:after], lead, *lines[after:]])

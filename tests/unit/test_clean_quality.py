@@ -216,7 +216,8 @@ def _page_with_lead(where: str) -> str:
     description = f'<meta property="og:description" content="{_STANDFIRST}">'
     shown = f'<p class="standfirst">{_STANDFIRST}</p>'
     body = (
-        f"<header><h1>Ministers meet in Rovaniemi</h1>{shown if where == 'header' else ''}"
+        f"<header>{shown if where == 'tagline' else ''}<h1>Ministers meet in Rovaniemi</h1>"
+        f"{shown if where == 'header' else ''}"
         f"</header><article>{_paragraphs()}</article>"
         f"<footer>{shown if where == 'footer' else ''}</footer>"
     )
@@ -234,7 +235,7 @@ def test_a_lead_shown_above_the_article_opens_the_text() -> None:
     assert all(p in text for p in PARAGRAPHS)
 
 
-@pytest.mark.parametrize("where", ["footer", "nowhere", "script"])
+@pytest.mark.parametrize("where", ["footer", "nowhere", "script", "tagline"])
 def test_a_description_not_shown_above_the_article_is_not_its_lead(where: str) -> None:
     assert _STANDFIRST not in extract_article(_page_with_lead(where)).text
 
