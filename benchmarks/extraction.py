@@ -171,6 +171,10 @@ def main() -> int:
     )
     for name, score in scores.items():
         print(score.row(name))
+    ratio = statistics.median(scores["newsflow"].cpu_millis) / max(
+        1e-9, statistics.median(scores["trafilatura"].cpu_millis)
+    )
+    print(f"CPU ms p50, newsflow / trafilatura: {ratio:.2f} (compare runs by this ratio)")
     for name, score in scores.items():
         if score.empty:
             reasons = ", ".join(f"{why}: {n}" for why, n in score.empty.most_common())

@@ -1,10 +1,11 @@
 """Boilerplate that survives main-text extraction, removed line by line.
 
 Extractors keep what sits inside the article's container: unrendered template placeholders,
-"Read also" links between paragraphs, share prompts, photo credits, cookie notices, and the
-related-links list that follows the last paragraph. The patterns are short lines in the
-languages news sites commonly use; a long line (a paragraph of prose) is never dropped by
-them.
+"Read also" links between paragraphs, share, newsletter and subscription prompts, copyright
+notices, ad labels and affiliate disclosures, photo credits and captions ending in one,
+cookie notices, and the related-links list that follows the last paragraph. The patterns are
+short lines in the languages news sites commonly use; a long line (a paragraph of prose) is
+never dropped by them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 
 # A short line that opens with one of these is a link to another article, not prose.
 _READ_ALSO = re.compile(
-    r"^\W{0,3}((related|more on this|mira|puedes ver)\s*:|read (also|more|next)|also read|see also"
+    r"^\W{0,3}((related|more on this|mira|puedes ver|lea|auch lesen|lesen sie)\s*:"
+    r"|read (also|more|next)|also read|see also"
     r"|lesen sie (auch|mehr|hier)|zum weiterlesen|auch interessant|mehr zum thema"
     r"|lea (también|tambien|más|mas)|lee (también|tambien|más|mas)"
     r"|te puede interesar|le puede interesar|vea (también|tambien)"
@@ -37,6 +39,43 @@ _CREDIT = re.compile(
     re.IGNORECASE,
 )
 _CREDIT_LINE = 120
+# A line asking the reader to subscribe, sign up, follow the site or download its app, and
+# the site's copyright notice: about the publication, not the story.
+_PROMPT = re.compile(
+    r"\b(sign(ing)? up (here|now|for (our|free))|sign(ing)? up\b.{0,40}\bnewsletter"
+    r"|sign up to (get|receive)|subscribe (now|today|to (our|continue))|please subscribe"
+    r"|already a (subscriber|member)|our newsletter|(to|for) the newsletter"
+    r"|download (the|our) .{0,40}\bapps?|follow (us|the \w+( \w+)?) on"
+    r" (twitter|facebook|instagram|x|linkedin|tiktok)"
+    r"|(zum|unseren) newsletter|newsletter (anmelden|abonnieren|bestellen)|jetzt abonnieren"
+    r"|folgen sie uns|folge uns|hazte miembro|suscr[ií]bete|s[ií]guenos"
+    r"|(nuestro|our|unser(em)?) (canal|channel|kanal)"
+    r"|(canal|channel|kanal) (de |on |auf )?(telegram|whatsapp|youtube)"
+    r"|abonnez-vous|inscrivez-vous|zapraszamy (też )?do subskrypcji|zapisz się"
+    r"|copyrighted property of|written permission (must|is required)"
+    r"|without (prior )?written permission|submit (a |your )?letters? to the editor"
+    r"|we want to hear what you think|puede escribirnos"
+    r"|contains? (affiliate links|references to products)|enthält (werbung|affiliate)"
+    r"|handelt es sich um affiliate)\b"
+    r"|^\W{0,3}(werbung|anzeige)\s*[.:,|-]"
+    r"|^\W{0,3}(copyright|©)\W.*\b(all rights reserved|alle rechte vorbehalten"
+    r"|todos los derechos reservados|tous droits réservés)",
+    re.IGNORECASE,
+)
+# A line that is only an ad slot's label or a loading placeholder.
+_SLOT = re.compile(
+    r"^\W{0,3}(advertisement|advertising|sponsored|anzeige|werbung|publicidad|publicité|reklama"
+    r"|loading|wird geladen|cargando|chargement|(story )?continues? (reading )?below"
+    r"( advertisement)?|scroll to continue( with content)?)\W{0,3}$",
+    re.IGNORECASE,
+)
+# An image caption ends with its credit: "Marco Odermatt, Ski-Star. © AFP / MARCO BERTORELLO",
+# "Die Altstadt im Winter. Foto: dpa".
+_CAPTION_CREDIT = re.compile(
+    r"(©|\((c|credit|photo|foto)\b|\b(photo|foto|bild|image|credit|fotos?)\s*:)"
+    r"\s*[\w .'/&|,-]{2,60}\W{0,2}$",
+    re.IGNORECASE,
+)
 # A cookie notice names cookies and the site or browser they are stored by.
 _COOKIES = re.compile(r"\bcookies?\b", re.IGNORECASE)
 _COOKIE_CONTEXT = re.compile(
@@ -57,6 +96,9 @@ _END_MARKER = re.compile(
     r"|zobacz (też|także|również)|lea (también|más)|lee (también|más)"
     r"|te puede interesar|noticias relacionadas|art(í|i)culos relacionados"
     r"|lire aussi|(à|a) lire aussi|sur le même sujet|leggi anche|articoli correlati"
+    r"|notas relacionadas|weitere artikel( zum thema)?|mehr themen|auch lesen|keine kommentare"
+    r"|kommentierte artikel|das (thema|könnte dich auch) .{0,30}interessieren|lust auf mehr"
+    r"|beiträge aus dem forum|dowiedz się więcej|more stories|related coverage"
     r"|читайте также)\W{0,3}$",
     re.IGNORECASE,
 )
@@ -70,7 +112,7 @@ def strip_placeholders(text: str) -> str:
 
 
 def is_boilerplate_line(line: str) -> bool:
-    """A "Read also" link, a share prompt, a photo credit or a cookie notice."""
+    """A "Read also" link, a reader prompt, an ad label, a photo credit or a cookie notice."""
     line = line.strip()
     if len(line) >= _SHORT_LINE:
         return False
@@ -79,6 +121,9 @@ def is_boilerplate_line(line: str) -> bool:
     return bool(
         _READ_ALSO.match(line)
         or _SHARE.match(line)
+        or _PROMPT.search(line)
+        or _SLOT.match(line)
+        or _CAPTION_CREDIT.search(line)
         or (bool(_COOKIES.search(line)) and bool(_COOKIE_CONTEXT.search(line)))
         or (line.startswith(">>") and line.endswith("<<"))
     )

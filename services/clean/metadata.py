@@ -24,9 +24,12 @@ from trafilatura.metadata import (
 )
 from trafilatura.settings import Document
 
+from services.clean.authors import organisation_keys, people
 from services.clean.language import detect_language
 
 ARTICLE_TYPES = {"article", "newsarticle", "reportagenewsarticle", "blogposting", "report"}
+ORGANISATION_TYPES = {"organization", "newsmediaorganization", "corporation", "organisation"}
+_CREDITED = ("author", "creator", "publisher", "sourceOrganization", "copyrightHolder")
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 _LANGUAGE_TAG = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]+)*$", re.IGNORECASE)
 
@@ -41,6 +44,10 @@ class Declared:
     language: str | None = None
     free_to_read: bool | None = None
     types: frozenset[str] = frozenset()
+    organisations: frozenset[str] = frozenset()
+    """Names of the organisations the page credits (publisher, an Organization author)."""
+    people: frozenset[str] = frozenset()
+    """Names of the people the page credits (a Person author)."""
 
 
 def _json_ld(tree: HtmlElement) -> Iterator[dict[str, Any]]:
@@ -65,6 +72,21 @@ def _types(item: dict[str, Any]) -> set[str]:
     kind = item.get("@type")
     kinds = kind if isinstance(kind, list) else [kind]
     return {k.lower() for k in kinds if isinstance(k, str)}
+
+
+def _credited(item: dict[str, Any]) -> Iterator[tuple[str, bool]]:
+    """(name, is a person) for the organisations and people an item credits."""
+    for key in _CREDITED:
+        credited = item.get(key)
+        for entry in credited if isinstance(credited, list) else [credited]:
+            if isinstance(entry, str) and key == "publisher":
+                yield entry, False
+            elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                kinds = _types(entry)
+                if "person" in kinds:
+                    yield entry["name"], True
+                elif key == "publisher" or kinds & ORGANISATION_TYPES:
+                    yield entry["name"], False
 
 
 def _meta(tree: HtmlElement, *names: str) -> str | None:
@@ -93,9 +115,12 @@ def declared_metadata(tree: HtmlElement) -> Declared:
     modified = published = in_language = None
     free: bool | None = None
     types: set[str] = set()
+    credited: dict[bool, set[str]] = {False: set(), True: set()}
     for item in _json_ld(tree):
         kinds = _types(item)
         types |= kinds
+        for name, is_person in _credited(item):
+            credited[is_person].add(name)
         if not kinds & ARTICLE_TYPES and "articleBody" not in item:
             continue
         text = item.get("articleBody")
@@ -126,14 +151,27 @@ def declared_metadata(tree: HtmlElement) -> Declared:
             if (element.get("http-equiv") or "").lower() == "content-language":
                 language = language_tag(element.get("content"))
                 break
-    return Declared(body, modified, published, language, free, frozenset(types))
+    credited[False].update(
+        name for name in (_meta(tree, "og:site_name"), _meta(tree, "twitter:site")) if name
+    )
+    return Declared(
+        body,
+        modified,
+        published,
+        language,
+        free,
+        frozenset(types),
+        frozenset(credited[False]),
+        frozenset(credited[True]),
+    )
 
 
-def page_metadata(tree: HtmlElement, url: str | None) -> Document:
+def page_metadata(tree: HtmlElement, url: str | None, declared: Declared) -> Document:
     """Title, authors, canonical URL, date, site name and image, as trafilatura finds them.
 
     The same steps as `trafilatura.metadata.extract_metadata` without categories, tags and
-    licence, which the stage does not use and which cost a third of its time.
+    licence, which the stage does not use and which cost a third of its time. Authors are
+    people: the publication's own name is not one (services/clean/authors.py).
     """
     found: Document = examine_meta(tree)
     if found.author and " " not in found.author:
@@ -142,11 +180,13 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
         found = extract_meta_json(tree, found)
     found.title = found.title or extract_title(tree)
-    found.author = found.author or extract_author(tree)
     found.url = found.url or extract_url(tree, url)
+    found.sitename = found.sitename or extract_sitename(tree)
+    organisations = organisation_keys([*declared.organisations, found.sitename], declared.people)
+    authors = people(found.author, organisations) or people(extract_author(tree), organisations)
+    found.author = "; ".join(authors) or None
     # A date the page states, the original rather than an update; never today's as a guess.
     found.date = find_date(tree, url=found.url, extensive_search=False, original_date=True)
-    found.sitename = found.sitename or extract_sitename(tree)
     if found.sitename:
         found.sitename = found.sitename.lstrip("@")
         if "." not in found.sitename and not found.sitename[:1].isupper():

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
+import lxml.html
 import pytest
 
 from services.clean import extract_article
 from services.clean.boilerplate import is_boilerplate_line, remove_boilerplate
 from services.clean.combine import PROSE_CHARS, combine_opinions
+from services.clean.extraction import BROAD_BELOW_CHARS
 from services.clean.language import detect_language
+from services.clean.lead import with_lead
 from services.clean.metadata import language_tag
 from shared.errors import NotAnArticle
 
@@ -87,6 +91,27 @@ def test_paragraphs_only_the_precise_opinion_found_are_not_lost() -> None:
         "(Credit: Clayton Aldern / Grist)",
         "Crédits photos : Bestimage",
         "© Thomson Reuters 2020",
+        "Lea: Consejo Permanente de la OEA aborda la confiscación de sus oficinas",
+        "Sign up for the Example Daily newsletter",
+        "Subscribe now to our print edition for the full story.",
+        "To view the full story, please subscribe to The Example Times.",
+        "If you are already a subscriber, you can log in for immediate access.",
+        "For breaking news updates download the Example News apps for iOS and Android.",
+        "Follow The Example Herald on Twitter and Instagram @ExampleHerald",
+        "Zum Newsletter anmelden",
+        "¡Mira lo que tiene nuestro canal de YouTube!",
+        "Copyright 2023 Example Television Corp. All rights reserved.",
+        "This article is the copyrighted property of Example News.",
+        "Advertisement",
+        "REKLAMA",
+        "Story continues below advertisement",
+        "Submit your letter to the editor via this form.",
+        "We want to hear what you think about this article.",
+        "*Werbung. Dieser Beitrag enthält Werbung für eine Marke.",
+        "Anzeige, enthält Affiliate Links",
+        "Marco Odermatt, Ski-Star aus der Schweiz. © AFP / MARCO BERTORELLO",
+        "Die Altstadt im Winter. Foto: dpa",
+        "Lavrov and Pompeo in Sochi. Photo: Jonathan Nackstrand/AFP",
     ],
 )
 def test_link_share_and_cookie_lines_are_boilerplate(line: str) -> None:
@@ -100,6 +125,14 @@ def test_link_share_and_cookie_lines_are_boilerplate(line: str) -> None:
         "The bakery sold cookies at the summit.",
         "Related talks are planned for June.",
         "Photographers waited outside the building for an hour.",
+        "New users can get $10 when they sign up for (and verify) an account.",
+        "Trains follow the same guidelines on luggage as buses do.",
+        "The licences sit between all rights reserved and the public domain.",
+        "Advertisement revenue fell by a third in the first quarter.",
+        "The newsletter was first published in 1998 by two students.",
+        "Some users asked whether he was using the trip as Werbung für sich selbst.",
+        "In a letter to the editor, the minister defended the plan.",
+        "Anzeige gegen Unbekannt wurde am Montag erstattet.",
         # Long lines are prose, whatever they open with.
         "Read also the statement, which ran to four pages and said that both governments "
         "would keep talking about arms control, the Arctic and the war in Syria in the "
@@ -110,14 +143,41 @@ def test_prose_is_not_boilerplate(line: str) -> None:
     assert not is_boilerplate_line(line)
 
 
-def test_a_related_list_after_the_article_is_cut() -> None:
-    text = "\n".join([*PARAGRAPHS, "Related stories", "Putin to visit Japan", "Sochi talks"])
+@pytest.mark.parametrize(
+    "marker", ["Related stories", "NOTAS RELACIONADAS", "Weitere Artikel zum Thema", "Mehr Themen:"]
+)
+def test_a_related_list_after_the_article_is_cut(marker: str) -> None:
+    text = "\n".join([*PARAGRAPHS, marker, "Putin to visit Japan", "Sochi talks"])
     assert remove_boilerplate(text).splitlines() == PARAGRAPHS
 
 
 def test_a_heading_like_marker_early_in_the_text_removes_only_itself() -> None:
     text = "\n".join(["Comments", *PARAGRAPHS])
     assert remove_boilerplate(text).splitlines() == PARAGRAPHS
+
+
+_LEAD = (
+    "Both ministers arrived in Lapland on Sunday evening, a day before the council opened, "
+    "and met their Finnish host over dinner."
+)
+
+
+def _article_with_a_teaser_lead(paragraphs: int) -> str:
+    # The precise reading drops a block classed "teaser"; the broad reading keeps it.
+    body = "".join(f"<p>{PARAGRAPHS[i % 3]} ({i})</p>" for i in range(paragraphs))
+    return _page(f'<div class="teaser"><p>{_LEAD}</p></div>{body}')
+
+
+def test_a_short_precise_reading_is_widened_by_the_broad_readings_prose() -> None:
+    text = extract_article(_article_with_a_teaser_lead(3)).text
+    assert len(text) < BROAD_BELOW_CHARS
+    assert _LEAD in text
+
+
+def test_a_long_precise_reading_is_not_asked_to_widen() -> None:
+    text = extract_article(_article_with_a_teaser_lead(40)).text
+    assert len(text) >= BROAD_BELOW_CHARS
+    assert _LEAD not in text
 
 
 def test_read_also_lists_inside_the_body_are_removed_from_the_article() -> None:
@@ -129,6 +189,68 @@ def test_read_also_lists_inside_the_body_are_removed_from_the_article() -> None:
     assert "Read also" not in text
     assert "Share this" not in text
     assert all(p in text for p in PARAGRAPHS)
+
+
+def test_text_and_title_are_in_composed_unicode() -> None:
+    decomposed = unicodedata.normalize("NFD", "Café Ñandú in Tōkyō: Lavrov über Sicherheit")
+    html = (
+        _page(_paragraphs(decomposed * 3))
+        .replace("<title>Ministers meet in Rovaniemi</title>", f"<title>{decomposed}</title>")
+        .replace("<h1>Ministers meet in Rovaniemi</h1>", f"<h1>{decomposed}</h1>")
+    )
+    article = extract_article(html)
+    composed = unicodedata.normalize("NFC", decomposed)
+    assert composed * 3 in article.text
+    assert article.title == composed
+
+
+# the lead
+
+_STANDFIRST = (
+    "Russia and the United States agreed to keep talking about arms control, their foreign "
+    "ministers said after an hour in Rovaniemi."
+)
+
+
+def _page_with_lead(where: str) -> str:
+    description = f'<meta property="og:description" content="{_STANDFIRST}">'
+    shown = f'<p class="standfirst">{_STANDFIRST}</p>'
+    body = (
+        f"<header>{shown if where == 'tagline' else ''}<h1>Ministers meet in Rovaniemi</h1>"
+        f"{shown if where == 'header' else ''}"
+        f"</header><article>{_paragraphs()}</article>"
+        f"<footer>{shown if where == 'footer' else ''}</footer>"
+    )
+    if where == "script":  # before the article, but not shown
+        body = f'<script>var page = {{"summary": "{_STANDFIRST}"}};</script>' + body
+    return (
+        f'<html lang="en"><head><title>Ministers meet in Rovaniemi</title>{description}'
+        f"</head><body>{body}</body></html>"
+    )
+
+
+def test_a_lead_shown_above_the_article_opens_the_text() -> None:
+    text = extract_article(_page_with_lead("header")).text
+    assert text.splitlines()[0] == _STANDFIRST
+    assert all(p in text for p in PARAGRAPHS)
+
+
+@pytest.mark.parametrize("where", ["footer", "nowhere", "script", "tagline"])
+def test_a_description_not_shown_above_the_article_is_not_its_lead(where: str) -> None:
+    assert _STANDFIRST not in extract_article(_page_with_lead(where)).text
+
+
+def test_the_lead_follows_the_headline() -> None:
+    text = with_lead(
+        "Ministers meet in Rovaniemi\n" + "\n".join(PARAGRAPHS),
+        _STANDFIRST,
+        "Ministers meet in Rovaniemi",
+        lxml.html.fromstring(
+            f"<html><body><h1>Ministers meet in Rovaniemi</h1><p>{_STANDFIRST}</p>"
+            f"{_paragraphs()}</body></html>"
+        ),
+    )
+    assert text.splitlines()[:3] == ["Ministers meet in Rovaniemi", _STANDFIRST, PARAGRAPHS[0]]
 
 
 # metadata
@@ -166,6 +288,46 @@ def test_declared_metadata_is_read() -> None:
         "https://news.example/world/rovaniemi-talks",
         "https://news.example/img/lead.jpg",
     )
+
+
+def test_the_publications_name_is_not_an_author() -> None:
+    article = extract_article((PAGES / "usatoday-2017-putin-trump-call.html").read_text())
+    assert article.site_name == "USA TODAY"
+    assert article.authors == []
+
+
+_SITE_AS_AUTHOR = (
+    '<meta name="author" content="USA TODAY"><meta property="og:site_name" content="USA TODAY">'
+)
+
+
+def test_a_person_in_the_byline_is_the_author_when_the_site_names_itself() -> None:
+    byline = (
+        '<div class="asset-metabar"><span class="asset-metabar-author">Oren Dorell</span></div>'
+    )
+    article = extract_article(_page(byline + _paragraphs(), _SITE_AS_AUTHOR))
+    assert article.authors == ["Oren Dorell"]
+
+
+def test_a_person_declared_beside_an_organisation_author_is_the_author() -> None:
+    head = _json_ld(
+        author=[
+            {"@type": "Organization", "name": "USA TODAY"},
+            {"@type": "Person", "name": "Oren Dorell"},
+        ],
+        publisher={"@type": "Organization", "name": "USA TODAY"},
+    )
+    article = extract_article(_page(_paragraphs(), _SITE_AS_AUTHOR + head))
+    assert article.authors == ["Oren Dorell"]
+
+
+def test_a_site_named_after_its_author_keeps_the_author() -> None:
+    head = (
+        '<meta name="author" content="Anna Virtanen">'
+        '<meta property="og:site_name" content="Anna Virtanen">'
+    )
+    head += _json_ld(author={"@type": "Person", "name": "Anna Virtanen"})
+    assert extract_article(_page(_paragraphs(), head)).authors == ["Anna Virtanen"]
 
 
 def test_undeclared_dates_stay_empty_rather_than_today() -> None:
