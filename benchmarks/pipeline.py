@@ -7,19 +7,32 @@ A corpus server on 127.0.0.1 serves generated article pages (and the fixture pag
 many host addresses (127.0.0.2, 127.0.0.3, ...), so per-host politeness does not serialise
 the run. Then, in one run:
 
-1. The limit: the stages' own handlers called in plain loops, no broker, no streams, no
-   telemetry, one process per core. Its articles per second are the ceiling here.
+1. The limit: every stage's real work for each article, without broker, streams or
+   telemetry, one process per core, with the settings the pipeline runs with. In each
+   process the fetch stage's handler runs on a thread of its own, `fetch_concurrency` URLs
+   at once over many hosts as the fetch worker does, so politeness intervals and robots.txt
+   overlap the CPU work; the main thread takes each fetched page through the clean stage's
+   handler (its extraction child process included), the extract stage's handler, and hands
+   the index stage's handler what is done together as one batch. Its articles per second
+   are the ceiling here; the time a process waited for a fetched page is printed, and how
+   busy the processes were (CPU over wall time).
 2. The pipeline: N URLs posted to a running `newsflow up`, with one and with two extract
    processes: articles per second end to end, CPU milliseconds per article for each stage
-   (and the difference from the limit's: what the broker hops, serialisation and telemetry
-   cost), peak memory per process, Redis memory.
-3. Latency from submission to `indexed` (p50, p95, p99) with URLs posted at half the
-   measured throughput.
-4. The backlog: --backlog URLs posted to the API with no stage running; Redis memory.
+   (process trees, since the clean stage extracts in a child) and for Redis, peak memory per
+   process, Redis memory. Before the URLs are posted, the CPU each process spends per
+   second with every stream empty (idle polling).
+3. The overhead per message and stage: pipeline CPU less the limit's (broker hops,
+   serialisation, telemetry, status updates), and how much of it idle polling over the
+   run's length can explain.
+4. Latency from submission to `indexed` (p50, p95, p99) with URLs posted one by one at half
+   the measured throughput.
+5. The backlog: --backlog URLs posted to the API with no stage running; Redis memory.
 
 Results go to a JSON file and a PNG plot (throughput over time, latency distribution) in
---out; the ratio pipeline / limit is printed last. Figures are wall-clock and CPU time on
-a shared machine: compare them within one run.
+--out; the ratios are printed last: CPU per article limit / pipeline, and articles per
+second pipeline / limit. On a machine shared with other work the throughput ratio favours
+the pipeline (its seven processes get a larger share of the cores than the limit's two),
+so read the CPU figures there; on a quiet machine the two ratios agree.
 """
 
 from __future__ import annotations
