@@ -1,5 +1,6 @@
-"""What the stage frame costs besides the work: no thread hop per message, few round trips
-while the stream is quiet. Against a real server."""
+"""What the stage frame costs besides the work: no thread hop per message, the entry
+acknowledged in the step that moves the status, few round trips while the stream is quiet.
+Against a real server."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
+from faststream.redis.message import RedisStreamMessage
 from redis.asyncio import Redis
 
+from shared.redis_values import as_text
 from shared.schemas import UrlSubmitted
 from shared.settings import Settings
-from shared.status import ArticleStatus, StatusStore
+from shared.status import ArticleStatus, StatusStore, StreamEntry
 from shared.streams import Stage, article_key
 from shared.worker import (
     READ_BLOCK_MS,
@@ -54,19 +57,65 @@ async def test_a_message_is_handled_without_a_worker_thread(
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     runner = StageRunner(QUIET, settings, PassOn())
-    status = StatusStore(redis)
     async with running(runner):
-        for n in range(20):
-            await status.submit(f"frame-{n}", f"http://example.com/{n}")
-            event = UrlSubmitted(
-                article_id=f"frame-{n}",
-                url=f"http://example.com/{n}",
-                submitted_at=datetime.now(UTC),
-            )
-            await runner.broker.publish(event, stream=QUIET.reads)
+        await _publish(runner, redis, 20, "frame")
         await wait_for_entries(redis, QUIET.writes, 20)
         await wait_for_status(redis, article_key("frame-19"), {"fetched"})
     assert hops == 0
+
+
+async def _publish(runner: StageRunner[Any], redis: Redis, count: int, prefix: str) -> None:
+    status = StatusStore(redis)
+    for n in range(count):
+        ident = f"{prefix}-{n}"
+        await status.submit(ident, f"http://example.com/{ident}")
+        event = UrlSubmitted(
+            article_id=ident, url=f"http://example.com/{ident}", submitted_at=datetime.now(UTC)
+        )
+        await runner.broker.publish(event, stream=QUIET.reads)
+
+
+async def test_a_passed_entry_is_acknowledged_with_its_status_move(
+    redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No separate XACK round trip: the status script acknowledges the entry."""
+    separate_acks = 0
+    ack: Callable[..., Any] = RedisStreamMessage.ack
+
+    async def counted(self: RedisStreamMessage, *args: Any, **kwargs: Any) -> Any:
+        nonlocal separate_acks
+        separate_acks += 1
+        return await ack(self, *args, **kwargs)
+
+    monkeypatch.setattr(RedisStreamMessage, "ack", counted)
+    runner = StageRunner(QUIET, settings, PassOn())
+    async with running(runner):
+        await _publish(runner, redis, 10, "acked")
+        await wait_for_entries(redis, QUIET.writes, 10)
+        await wait_for_status(redis, article_key("acked-9"), {"fetched"})
+        pending = await redis.xpending(QUIET.reads, QUIET.group)
+    assert pending["pending"] == 0
+    assert separate_acks == 0
+
+
+async def test_the_entry_is_acknowledged_even_when_the_status_does_not_move(
+    redis: Redis,
+) -> None:
+    status = StatusStore(redis)
+    await status.submit("done-already", "http://example.com/done")
+    await status.advance("done-already", ArticleStatus.INDEXED)
+    await redis.xgroup_create("test:ack:in", "g", id="0", mkstream=True)
+    entry_id = await redis.xadd("test:ack:in", {"article_id": "done-already"})
+    await redis.xreadgroup("g", "c", {"test:ack:in": ">"})
+    moved = await status.advance(
+        "done-already",
+        ArticleStatus.FETCHED,
+        ack=StreamEntry("test:ack:in", "g", as_text(entry_id)),
+    )
+    pending = await redis.xpending("test:ack:in", "g")
+    assert not moved
+    assert pending["pending"] == 0
+    assert (await status.get("done-already") or {})["status"] == "indexed"
 
 
 async def test_a_quiet_stage_makes_few_round_trips(redis: Redis, settings: Settings) -> None:
