@@ -10,6 +10,7 @@ on the status's rank, done in one Lua script.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,28 @@ redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'status', ARGV[2])
 return 1
 """.replace("TERMINAL_RANK", str(_TERMINAL_RANK))
 
+# The same, then XACK of one stream entry whatever the status did: KEYS[2] the stream;
+# ARGV[1] the group and ARGV[2] the entry id come before the arguments above. One round trip
+# instead of two, and the entry is acknowledged exactly when its article's status is written.
+_ADVANCE_AND_ACK = (
+    "local group = table.remove(ARGV, 1)\n"
+    "local entry = table.remove(ARGV, 1)\n"
+    "local function advance()\n" + _ADVANCE + "end\n"
+    "local moved = advance()\n"
+    "redis.call('XACK', KEYS[2], group, entry)\n"
+    "return moved\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    """A stream entry read through a consumer group, to acknowledge with a status move."""
+
+    stream: str
+    group: str
+    entry_id: str
+
+
 # KEYS[1] article hash; ARGV[1] 1 to replace an existing status; ARGV[2..] field, value pairs.
 # Returns {1, 'queued'} when it recorded the article, {0, status} when it was already known.
 _SUBMIT = """
@@ -92,6 +115,7 @@ class StatusStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._advance = redis.register_script(_ADVANCE)
+        self._advance_and_ack = redis.register_script(_ADVANCE_AND_ACK)
         self._submit = redis.register_script(_SUBMIT)
 
     async def submit(
@@ -128,9 +152,11 @@ class StatusStore:
         *,
         stage: str | None = None,
         elapsed_ms: float | None = None,
+        ack: StreamEntry | None = None,
         **fields: Any,
     ) -> bool:
-        """Move to `status` if that is forward, recording `fields` and the stage's time.
+        """Move to `status` if that is forward, recording `fields` and the stage's time; with
+        `ack`, acknowledge that entry in the same step.
 
         Returns False when the status did not move (it was already there or beyond).
         """
@@ -138,10 +164,13 @@ class StatusStore:
         if stage is not None and elapsed_ms is not None:
             timings[f"{stage}_ms"] = round(elapsed_ms, 1)
         values = _pairs({"updated_at": time.time(), **fields})
-        moved = await self._advance(
-            keys=[article_key(article_id)],
-            args=[str(status.rank), status.value, str(len(timings)), *_pairs(timings), *values],
-        )
+        args = [str(status.rank), status.value, str(len(timings)), *_pairs(timings), *values]
+        if ack is None:
+            moved = await self._advance(keys=[article_key(article_id)], args=args)
+        else:
+            moved = await self._advance_and_ack(
+                keys=[article_key(article_id), ack.stream], args=[ack.group, ack.entry_id, *args]
+            )
         return bool(moved)
 
     async def get(self, article_id: str) -> dict[str, str] | None:

@@ -5,12 +5,16 @@ function that knows nothing of brokers), and the status the article reaches when
 is done. This module owns delivery:
 
 - a reader (XREADGROUP, `max_records` set) and a reclaimer (XAUTOCLAIM of entries idle
-  longer than `claim_idle_ms`) share one handler;
+  longer than `claim_idle_ms`) share one handler; on a quiet stream both look rarely
+  (`READ_BLOCK_MS`, `reclaim_interval_ms`), so an idle stage costs next to no CPU;
 - the next event is published from inside the handler, so its trace continues this one;
 - `RetryableError` and unexpected errors leave the entry pending (the reclaimer retries it)
   until `max_deliveries`, then it is dead-lettered; each attempt logs one warning line;
 - `PermanentError` dead-letters at once; `NotAnArticle` ends the article `skipped`;
-- a dead letter is written before the entry is acked, so nothing is lost between the two.
+- a dead letter is written before the entry is acked, so nothing is lost between the two;
+- the handler acknowledges entries itself, in the same Lua step that moves the article's
+  status; an entry it does not acknowledge (a retry, or an error it could not record)
+  stays pending for the reclaimer.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
-from faststream import FastStream
+from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, RedisStreamMessage, StreamSub
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
@@ -40,7 +44,7 @@ from shared.observability import CountOutcomes, health_server
 from shared.redis_values import as_text
 from shared.retention import remove_idle_consumers, trim_acknowledged
 from shared.settings import Settings
-from shared.status import ArticleStatus, StatusStore
+from shared.status import ArticleStatus, StatusStore, StreamEntry
 from shared.streams import Stage
 from shared.telemetry import (
     ATTR_ARTICLE_ID,
@@ -140,6 +144,18 @@ async def _tolerant_parser(
         return await original({**msg, "data": {"data": json.dumps(marker).encode()}})
 
 
+READ_BLOCK_MS = 2000
+"""How long one XREADGROUP waits on an empty stream. It returns as soon as an entry
+arrives, so this costs no latency; longer waits mean fewer round trips while idle."""
+
+
+def reclaim_interval_ms(claim_idle_ms: int) -> int:
+    """How often the reclaimer looks for idle entries when it found none: a tenth of the
+    idle time it waits for, between 100 ms and 1 s. Entries it takes have waited far
+    longer, so looking more often would only cost CPU while the stream is quiet."""
+    return max(100, min(1000, claim_idle_ms // 10))
+
+
 class StageRunner(Generic[EventT]):
     """Wires one stage's handler to its stream, its dead-letter stream and the status store."""
 
@@ -161,18 +177,27 @@ class StageRunner(Generic[EventT]):
             group=stage.group,
             consumer=consumer,
             max_records=settings.batch_size,
+            polling_interval=READ_BLOCK_MS,
         )
+        # Entries are acknowledged by `_consume` itself, with the status move where there is
+        # one; an entry left unacknowledged stays pending for the reclaimer.
         reclaimer = StreamSub(
             stage.reads,
             group=stage.group,
             consumer=consumer,
             max_records=settings.batch_size,
             min_idle_time=settings.claim_idle_ms,
+            polling_interval=reclaim_interval_ms(settings.claim_idle_ms),
         )
         self.broker.subscriber(
-            stream=reader, parser=_tolerant_parser, max_workers=max(1, handler.concurrency)
+            stream=reader,
+            parser=_tolerant_parser,
+            max_workers=max(1, handler.concurrency),
+            ack_policy=AckPolicy.MANUAL,
         )(self._consume)
-        self.broker.subscriber(stream=reclaimer, parser=_tolerant_parser)(self._consume)
+        self.broker.subscriber(
+            stream=reclaimer, parser=_tolerant_parser, ack_policy=AckPolicy.MANUAL
+        )(self._consume)
 
     @property
     def ctx(self) -> StageContext:
@@ -248,7 +273,11 @@ class StageRunner(Generic[EventT]):
         self.stop_requested = True
         self.app().exit()
 
-    async def _consume(self, body: Any, msg: RedisStreamMessage) -> None:
+    async def _consume(self, body: Any) -> None:
+        # The message comes from FastStream's context, not as a handler parameter: a context
+        # parameter is resolved on a worker thread for every message, which cost as much CPU
+        # as the rest of the frame.
+        msg: RedisStreamMessage = self.broker.context.get_local("message")
         ctx = self.ctx
         span = trace.get_current_span()
         span.set_attribute(ATTR_STAGE, self.stage.name)
@@ -269,16 +298,19 @@ class StageRunner(Generic[EventT]):
             outcome = await self.handler.handle(event, ctx)
             if outcome is None:
                 span.set_attribute(ATTR_OUTCOME, "dropped")
+                await msg.ack()
                 return
             # Publish before the status moves: a crash in between re-runs this entry and
             # publishes twice (downstream is idempotent), never leaves the article stuck.
             await self.broker.publish(outcome.event, stream=self.stage.writes)
             elapsed_ms = (time.perf_counter() - started) * 1000
+            # The status moves and the entry is acknowledged in one step (one round trip).
             await ctx.status.advance(
                 event.article_id,  # type: ignore[attr-defined]
                 self.handler.done,
                 stage=self.stage.name,
                 elapsed_ms=elapsed_ms,
+                ack=self._entry(msg),
                 **dict(outcome.status_fields or {}),
             )
             span.set_attribute(ATTR_OUTCOME, "passed")
@@ -287,10 +319,7 @@ class StageRunner(Generic[EventT]):
         except NotAnArticle as exc:
             span.set_attribute(ATTR_OUTCOME, "skipped")
             log.info("skipped", reason=exc.reason)
-            if article_id:
-                await ctx.status.advance(
-                    article_id, ArticleStatus.SKIPPED, stage=self.stage.name, reason=exc.reason
-                )
+            await self._skip(msg, article_id, exc.reason)
         except PermanentError as exc:
             span.set_attribute(ATTR_OUTCOME, "failed")
             span.record_exception(exc)
@@ -308,14 +337,25 @@ class StageRunner(Generic[EventT]):
                     exc_info=not isinstance(exc, RetryableError),
                 )
                 await self._bring_retry_forward(msg, exc)
-                # Left pending for the reclaimer. Nacking (a no-op on the server) rather than
+                # Left pending for the reclaimer: not acknowledged. Returning rather than
                 # raising keeps FastStream from logging a full traceback for every attempt.
-                await msg.nack()
                 return
             span.set_attribute(ATTR_OUTCOME, "failed")
             await self._dead_letter(msg, body, article_id, exc, attempts=attempts)
         finally:
             structlog.contextvars.unbind_contextvars("article_id")
+
+    async def _skip(self, msg: RedisStreamMessage, article_id: str | None, reason: str) -> None:
+        if not article_id:
+            await msg.ack()
+            return
+        await self.ctx.status.advance(
+            article_id,
+            ArticleStatus.SKIPPED,
+            stage=self.stage.name,
+            ack=self._entry(msg),
+            reason=reason,
+        )
 
     async def _bring_retry_forward(self, msg: RedisStreamMessage, exc: Exception) -> None:
         """Honour a `RetryableError.retry_after` shorter than `claim_idle_ms`.
@@ -376,9 +416,16 @@ class StageRunner(Generic[EventT]):
             await ctx.status.advance(
                 article_id,
                 ArticleStatus.FAILED,
+                ack=self._entry(msg),
                 error_stage=self.stage.name,
                 error_reason=reason,
             )
+        else:
+            await msg.ack()
+
+    def _entry(self, msg: RedisStreamMessage) -> StreamEntry:
+        (entry_id,) = msg.raw_message["message_ids"]
+        return StreamEntry(self.stage.reads, self.stage.group, as_text(entry_id))
 
 
 EXIT_SUBSCRIBER_STOPPED = 3
