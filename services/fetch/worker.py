@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -10,11 +12,14 @@ from typing import Any
 import httpx
 import structlog
 from faststream import FastStream
+from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from services.fetch.fetcher import FetchedPage, NotModified, Validators, build_client, fetch_page
-from services.fetch.politeness import HostSlots
+from services.fetch.guard import host_port
+from services.fetch.parking import ParkingLot
+from services.fetch.politeness import HostBusy, HostSlots
 from services.fetch.robots import Robots
 from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.pages import store_html
@@ -61,6 +66,10 @@ class PageUnchanged(NotAnArticle):
     """A forced re-fetch found the page as it was: nothing new flows downstream."""
 
 
+PARKED_MOVER_EVERY = 0.2  # seconds between looks for parked URLs that are due
+SERVER_WAITS_TTL = 24 * 3600  # seconds an article's count of server-asked waits is kept
+
+
 async def load_validators(redis: Redis, article_id: str) -> dict[str, str]:
     raw = await redis.hgetall(validators_key(article_id))
     return {as_text(k): as_text(v) for k, v in raw.items()}
@@ -93,6 +102,8 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         self._client: httpx.AsyncClient | None = None
         self._slots: HostSlots | None = None
         self._robots: Robots | None = None
+        self._parking: ParkingLot | None = None
+        self._mover: asyncio.Task[None] | None = None
         self._release: AsyncScript
 
     def parse(self, body: Any) -> UrlSubmitted:
@@ -101,11 +112,20 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
     async def start(self, ctx: StageContext) -> None:
         self._release = ctx.redis.register_script(_RELEASE)
         self._client = build_client(self._settings)
-        self._slots = HostSlots(ctx.redis, hold=self._settings.fetch_total_timeout)
+        # One task per host waits for its slot; the host's other URLs are parked meanwhile.
+        self._slots = HostSlots(
+            ctx.redis, hold=self._settings.fetch_total_timeout, one_waiter_per_host=True
+        )
         if self._settings.fetch_robots:
             self._robots = Robots(ctx.redis, self._client, self._slots, self._settings)
+        self._parking = ParkingLot(ctx.redis)
+        self._mover = asyncio.create_task(self._parking.run_mover(PARKED_MOVER_EVERY))
 
     async def stop(self) -> None:
+        if self._mover is not None:
+            self._mover.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._mover
         if self._client is not None:
             await self._client.aclose()
 
@@ -139,9 +159,50 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                 raise
             log.info("unchanged", reason=exc.reason, status=status)
             return None
+        except RetryableError as exc:
+            await self._release(keys=[lease], args=[token])
+            if await self._park(event, exc, ctx):
+                return None
+            raise
         except BaseException:
             await self._release(keys=[lease], args=[token])
             raise
+
+    async def _park(self, event: UrlSubmitted, exc: RetryableError, ctx: StageContext) -> bool:
+        """Park the URL instead of waiting or spending a delivery; False to leave `exc` to
+        the stage's redelivery.
+
+        A busy host is politeness, not a fault: parking it again and again is not counted.
+        A server's wait longer than the redelivery can honour (`claim_idle_ms`) is counted
+        like a delivery, so a server that never stops asking ends the URL `failed`.
+        """
+        assert self._parking is not None
+        settings = self._settings
+        if isinstance(exc, HostBusy):
+            host, interval = exc.host, exc.interval
+            wait = max(exc.retry_after or 0.0, interval)
+        elif exc.retry_after is not None and exc.retry_after * 1000 >= settings.claim_idle_ms:
+            waits = await self._parking.count_wait(event.article_id, ttl=SERVER_WAITS_TTL)
+            if waits >= settings.max_deliveries:
+                await self._parking.forget(event)
+                raise PermanentError(f"{exc.reason} (gave up after {waits} attempts)") from exc
+            host, interval = host_port(event.url)[0], settings.fetch_host_interval
+            wait = exc.retry_after
+        else:
+            return False
+        due = await self._parking.park(event, host=host, wait=wait, interval=interval)
+        # Still queued, and the status says why and until when (it moves only forward).
+        await ctx.status.advance(
+            event.article_id,
+            ArticleStatus.QUEUED,
+            waiting_reason=exc.reason,
+            waiting_until=round(time.time() + due, 3),
+        )
+        trace.get_current_span().add_event(
+            "parked", {"newsflow.reason": exc.reason, "newsflow.due_seconds": due}
+        )
+        log.info("parked", host=host, due_seconds=round(due, 3), reason=exc.reason)
+        return True
 
     async def _fetch(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
         assert self._client is not None
@@ -168,6 +229,7 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                     robots=self._robots,
                     slots=self._slots,
                     validators=conditional,
+                    host_wait=self._settings.fetch_host_wait,
                 )
         except TimeoutError as exc:
             raise RetryableError(
@@ -178,6 +240,8 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         key, digest = await store_html(
             ctx.redis, page.html, ttl_seconds=self._settings.html_ttl_seconds
         )
+        if self._parking is not None:
+            await self._parking.forget(event)
         if previous.get("content_hash") == digest:
             raise PageUnchanged("page unchanged since the last fetch (same content)")
         await save_validators(
