@@ -92,7 +92,7 @@ async def test_a_retry_after_longer_than_the_claim_idle_time_is_honoured_and_fet
         fetch_max_wait=0.5,
         fetch_host_wait=0.5,
     )
-    url = hostile.url("busy?n=1&after=2&code=503")
+    url = hostile.url("busy?after=2&code=503&n=1")
     key = article_key(article_id(url))
     async with running(_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
@@ -125,14 +125,14 @@ async def test_a_server_that_never_stops_asking_to_wait_ends_failed(
         fetch_max_wait=0.5,
         fetch_host_wait=0.5,
     )
-    url = hostile.url("busy?n=100&after=1")
+    url = hostile.url("busy?after=1&n=100")
     async with running(_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
     assert fields["error_reason"] == (
         "HTTP 429 Too Many Requests; the server asked to wait 1 s (gave up after 2 attempts)"
     )
-    assert hostile.state.count("/busy?n=100&after=1") == 2
+    assert hostile.state.count("/busy?after=1&n=100") == 2
     assert await redis.zcard(PARKED) == 0
 
 

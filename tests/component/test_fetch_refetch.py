@@ -191,12 +191,12 @@ async def test_one_delivery_is_bounded_waits_included(
         fetch_delivery_timeout=1.0,
         fetch_retries=5,
     )
-    url = hostile.url("busy?n=100&after=2")
+    url = hostile.url("busy?after=2&n=100")
     async with running(_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
     assert fields["error_reason"].endswith("(gave up after 2 attempts)")
     # Unbounded, each delivery would have asked six times, two seconds apart.
-    assert hostile.state.count("/busy?n=100&after=2") <= 4
+    assert hostile.state.count("/busy?after=2&n=100") <= 4
     dead = [text_fields(d) for d in await wait_for_entries(redis, FETCH.dead_letters, 1)]
     assert dead[0]["attempts"] == "2"
