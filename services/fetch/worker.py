@@ -66,6 +66,14 @@ class PageUnchanged(NotAnArticle):
     """A forced re-fetch found the page as it was: nothing new flows downstream."""
 
 
+# A forced re-fetch of an article whose last run got this far (its page passed on, or
+# indexed) may stop at an unchanged page. After one that failed or was skipped, the page
+# flows downstream again: forcing is how a user retries it.
+_EARLIER_RUN_STANDS = frozenset(
+    {ArticleStatus.FETCHED, ArticleStatus.CLEANED, ArticleStatus.EXTRACTED, ArticleStatus.INDEXED}
+)
+
+
 PARKED_MOVER_EVERY = 0.2  # seconds between looks for parked URLs that are due
 SERVER_WAITS_TTL = 24 * 3600  # seconds an article's count of server-asked waits is kept
 
@@ -150,14 +158,15 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                 )
             log.info("being fetched already")
             return None
+        earlier = await self._earlier_run(event, status, ctx)
         try:
-            return await self._fetch(event, ctx)
+            return await self._fetch(event, ctx, conditional=earlier is not None)
         except PageUnchanged as exc:
-            # A status the API reset for this re-fetch ends `skipped` with the reason; one that
-            # still records the earlier run (indexed, or on its way) is left to say so.
-            if status == ArticleStatus.QUEUED:
-                raise
-            log.info("unchanged", reason=exc.reason, status=status)
+            assert earlier is not None
+            # The earlier run's outcome stands: a status the API started over for this
+            # re-fetch moves (forward) to where that run got; one still recording it stays.
+            await ctx.status.advance(event.article_id, earlier, refetch=exc.reason)
+            log.info("unchanged", reason=exc.reason, status=earlier)
             return None
         except RetryableError as exc:
             await self._release(keys=[lease], args=[token])
@@ -167,6 +176,22 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         except BaseException:
             await self._release(keys=[lease], args=[token])
             raise
+
+    @staticmethod
+    async def _earlier_run(
+        event: UrlSubmitted, status: str, ctx: StageContext
+    ) -> ArticleStatus | None:
+        """For a forced re-fetch, how far the last run got, if far enough to stand.
+
+        The status itself when it still records that run (a plain `XADD … force 1`), else
+        the `previous_status` the API noted when it started the status over.
+        """
+        if not event.force:
+            return None
+        if status == ArticleStatus.QUEUED:
+            fields = await ctx.status.get(event.article_id) or {}
+            status = fields.get("previous_status", "")
+        return next((s for s in _EARLIER_RUN_STANDS if s == status), None)
 
     async def _park(self, event: UrlSubmitted, exc: RetryableError, ctx: StageContext) -> bool:
         """Park the URL instead of waiting or spending a delivery; False to leave `exc` to
@@ -204,15 +229,16 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         log.info("parked", host=host, due_seconds=round(due, 3), reason=exc.reason)
         return True
 
-    async def _fetch(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
+    async def _fetch(self, event: UrlSubmitted, ctx: StageContext, *, conditional: bool) -> Outcome:
+        """`conditional`: ask with the last fetch's validators, and stop at an unchanged page."""
         assert self._client is not None
         submission = event.submitted_at.isoformat()
-        previous = await load_validators(ctx.redis, event.article_id) if event.force else {}
+        previous = await load_validators(ctx.redis, event.article_id) if conditional else {}
         # A redelivery of the submission that stored these validators must not be told
         # "unchanged": its page may never have been passed on.
         if previous.get("submission") == submission:
             previous = {}
-        conditional = (
+        validators = (
             Validators(previous.get("etag") or None, previous.get("last_modified") or None)
             if previous
             else None
@@ -228,7 +254,7 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                     self._settings,
                     robots=self._robots,
                     slots=self._slots,
-                    validators=conditional,
+                    validators=validators,
                     host_wait=self._settings.fetch_host_wait,
                 )
         except TimeoutError as exc:
