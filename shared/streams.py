@@ -111,6 +111,6 @@ def parked_host_key(host: str) -> str:
     return f"{PREFIX}:fetch:parked:host:{host}"
 
 
-def fetch_waits_key(article_id: str) -> str:
-    """How often an article was parked because its server asked to wait (Retry-After)."""
-    return f"{PREFIX}:fetch:waits:{article_id}"
+def fetch_attempts_key(article_id: str) -> str:
+    """Failed attempts to fetch an article, redeliveries and parked waits alike."""
+    return f"{PREFIX}:fetch:attempts:{article_id}"

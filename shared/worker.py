@@ -74,6 +74,8 @@ class Outcome:
 
     event: BaseModel
     status_fields: Mapping[str, Any] | None = None
+    published: Callable[[], Awaitable[None]] | None = None
+    """Called once the event is published: a record that must not exist without it."""
 
 
 class StageHandler(Protocol, Generic[EventT]):
@@ -272,7 +274,7 @@ class StageRunner(Generic[EventT]):
                 return
             # Publish before the status moves: a crash in between re-runs this entry and
             # publishes twice (downstream is idempotent), never leaves the article stuck.
-            await self.broker.publish(outcome.event, stream=self.stage.writes)
+            await self._pass_on(outcome)
             elapsed_ms = (time.perf_counter() - started) * 1000
             await ctx.status.advance(
                 event.article_id,  # type: ignore[attr-defined]
@@ -316,6 +318,11 @@ class StageRunner(Generic[EventT]):
             await self._dead_letter(msg, body, article_id, exc, attempts=attempts)
         finally:
             structlog.contextvars.unbind_contextvars("article_id")
+
+    async def _pass_on(self, outcome: Outcome) -> None:
+        await self.broker.publish(outcome.event, stream=self.stage.writes)
+        if outcome.published is not None:
+            await outcome.published()
 
     async def _bring_retry_forward(self, msg: RedisStreamMessage, exc: Exception) -> None:
         """Honour a `RetryableError.retry_after` shorter than `claim_idle_ms`.

@@ -27,7 +27,7 @@ from faststream.redis.parser.binary import BinaryMessageFormatV1
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from redis.exceptions import RedisError
 
-from shared.streams import INGEST, PARKED, PARKED_ENTRIES, fetch_waits_key, parked_host_key
+from shared.streams import INGEST, PARKED, PARKED_ENTRIES, fetch_attempts_key, parked_host_key
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -108,9 +108,9 @@ class ParkingLot:
         )
         return int(due_ms) / 1000
 
-    async def count_wait(self, article_id: str, *, ttl: int) -> int:
-        """One more wait a server asked of this article; returns how many so far."""
-        key = fetch_waits_key(article_id)
+    async def count_attempt(self, article_id: str, *, ttl: int) -> int:
+        """One more failed attempt to fetch this article; returns how many so far."""
+        key = fetch_attempts_key(article_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, ttl)
@@ -118,12 +118,12 @@ class ParkingLot:
         return int(count)
 
     async def forget(self, event: UrlSubmitted) -> None:
-        """The article is done with: no parked copy of it, no count of its waits."""
+        """The article is done with: no parked copy of it, no count of its attempts."""
         name = parked_name(event)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zrem(PARKED, name)
             pipe.hdel(PARKED_ENTRIES, name)
-            pipe.delete(fetch_waits_key(event.article_id))
+            pipe.delete(fetch_attempts_key(event.article_id))
             await pipe.execute()
 
     async def move_due(self, limit: int = MOVE_BATCH) -> int:

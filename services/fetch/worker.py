@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from datetime import UTC, datetime
@@ -75,7 +76,7 @@ _EARLIER_RUN_STANDS = frozenset(
 
 
 PARKED_MOVER_EVERY = 0.2  # seconds between looks for parked URLs that are due
-SERVER_WAITS_TTL = 24 * 3600  # seconds an article's count of server-asked waits is kept
+ATTEMPTS_TTL = 24 * 3600  # seconds an article's count of failed fetch attempts is kept
 
 
 async def load_validators(redis: Redis, article_id: str) -> dict[str, str]:
@@ -139,14 +140,10 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
 
     async def handle(self, event: UrlSubmitted, ctx: StageContext) -> Outcome | None:
         assert self._client is not None
-        # A plain XADD entry has no status yet; an API entry has one already.
-        status = await ctx.status.ensure(event.article_id, event.url, trace_id=current_trace_id())
-        if status != ArticleStatus.QUEUED and not event.force:
-            log.info("already known", status=status)
-            return None
-        # Duplicates of one article in flight at once (two spellings, two replicas): one
-        # fetches, the others step aside. The lease outlives success on purpose, until the
-        # status has moved on; a failure releases it for the redelivery.
+        # Duplicates of one article in flight at once (two spellings, two replicas, a parked
+        # copy and a redelivery): one fetches, the others step aside. The lease outlives
+        # success on purpose, until the status has moved on; a failure releases it for the
+        # redelivery.
         lease = fetch_lease_key(event.article_id)
         token = uuid.uuid4().hex
         if not await ctx.redis.set(lease, token, nx=True, px=self._settings.claim_idle_ms):
@@ -157,6 +154,13 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                     retry_after=max(remaining_ms, 100) / 1000,
                 )
             log.info("being fetched already")
+            return None
+        # Read once the lease is held, so a duplicate that finished meanwhile shows as known.
+        # A plain XADD entry has no status yet; an API entry has one already.
+        status = await ctx.status.ensure(event.article_id, event.url, trace_id=current_trace_id())
+        if status != ArticleStatus.QUEUED and not event.force:
+            await self._release(keys=[lease], args=[token])
+            log.info("already known", status=status)
             return None
         earlier = await self._earlier_run(event, status, ctx)
         try:
@@ -198,23 +202,24 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         the stage's redelivery.
 
         A busy host is politeness, not a fault: parking it again and again is not counted.
-        A server's wait longer than the redelivery can honour (`claim_idle_ms`) is counted
-        like a delivery, so a server that never stops asking ends the URL `failed`.
+        Every other failed attempt is counted per article, redeliveries and parked waits
+        alike (a server's wait longer than the redelivery can honour, `claim_idle_ms`, is
+        parked), so a URL gives up after `max_deliveries` attempts however they were spent.
         """
         assert self._parking is not None
         settings = self._settings
         if isinstance(exc, HostBusy):
             host, interval = exc.host, exc.interval
             wait = max(exc.retry_after or 0.0, interval)
-        elif exc.retry_after is not None and exc.retry_after * 1000 >= settings.claim_idle_ms:
-            waits = await self._parking.count_wait(event.article_id, ttl=SERVER_WAITS_TTL)
-            if waits >= settings.max_deliveries:
+        else:
+            attempts = await self._parking.count_attempt(event.article_id, ttl=ATTEMPTS_TTL)
+            if attempts >= settings.max_deliveries:
                 await self._parking.forget(event)
-                raise PermanentError(f"{exc.reason} (gave up after {waits} attempts)") from exc
+                raise PermanentError(f"{exc.reason} (gave up after {attempts} attempts)") from exc
+            if exc.retry_after is None or exc.retry_after * 1000 < settings.claim_idle_ms:
+                return False
             host, interval = host_port(event.url)[0], settings.fetch_host_interval
             wait = exc.retry_after
-        else:
-            return False
         due = await self._parking.park(event, host=host, wait=wait, interval=interval)
         # Still queued, and the status says why and until when (it moves only forward).
         await ctx.status.advance(
@@ -261,23 +266,15 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
             raise RetryableError(
                 f"fetching took longer than {limit:g} s in one attempt (waits included)"
             ) from exc
+        if self._parking is not None:  # fetched: no parked copy, no count of attempts
+            await self._parking.forget(event)
         if isinstance(page, NotModified):
             raise PageUnchanged("page unchanged since the last fetch (HTTP 304 Not Modified)")
         key, digest = await store_html(
             ctx.redis, page.html, ttl_seconds=self._settings.html_ttl_seconds
         )
-        if self._parking is not None:
-            await self._parking.forget(event)
         if previous.get("content_hash") == digest:
             raise PageUnchanged("page unchanged since the last fetch (same content)")
-        await save_validators(
-            ctx.redis,
-            event.article_id,
-            page,
-            digest=digest,
-            submission=submission,
-            ttl=self._settings.html_ttl_seconds,
-        )
         fetched = PageFetched(
             article_id=event.article_id,
             url=event.url,
@@ -289,7 +286,22 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
             size_bytes=page.size_bytes,
             fetched_at=datetime.now(UTC),
         )
-        return Outcome(fetched, {"content_hash": digest, "size_bytes": page.size_bytes})
+        # Saved only once the page is passed on: saved before, a crash in between would have
+        # a redelivery (a plain entry is a new submission each time) find the page
+        # "unchanged" and never pass it on.
+        return Outcome(
+            fetched,
+            {"content_hash": digest, "size_bytes": page.size_bytes},
+            published=functools.partial(
+                save_validators,
+                ctx.redis,
+                event.article_id,
+                page,
+                digest=digest,
+                submission=submission,
+                ttl=self._settings.html_ttl_seconds,
+            ),
+        )
 
 
 def create_handler(settings: Settings) -> FetchHandler:

@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from services.fetch.worker import create_handler
+from services.fetch.worker import create_handler, parse_ingest_entry
 from shared.schemas import UrlSubmitted
 from shared.settings import Settings
 from shared.status import ArticleStatus, StatusStore
-from shared.streams import FETCH, article_key
+from shared.streams import FETCH, article_key, fetch_lease_key
 from shared.urls import article_id, canonical_url
 from shared.worker import StageRunner
 from tests.component.fetch_helpers import fetch_settings
 from tests.component.helpers import (
     api_client,
+    decode_event,
     running,
     text_fields,
     wait_for_entries,
@@ -131,6 +132,30 @@ async def test_forced_refetch_of_an_unchanged_page_leaves_a_recorded_status_alon
     assert await redis.xlen(FETCH.writes) == 1
 
 
+async def test_a_crash_before_the_new_page_is_passed_on_does_not_make_it_look_unchanged(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    """A plain `XADD … force 1` of a page that has changed; the delivery does its work and
+    the process dies before publishing. The redelivery is a new submission (a plain entry
+    carries no time of its own) and finds the same new page: it must still pass it on."""
+    url = hostile.url("edition?last=2")
+    ident = article_id(url)
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, article_key(ident), {"fetched"})
+    await redis.delete(fetch_lease_key(ident))  # as it lapses after a while
+    crashed = _runner(settings)
+    async with crashed.lifespan():  # the stage's work, cut off where it would publish
+        event = parse_ingest_entry({"url": url, "force": "1"})
+        assert await crashed.handler.handle(event, crashed.ctx) is not None
+    await redis.delete(fetch_lease_key(ident))  # the dead process's lease lapses
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
+        first, second = await wait_for_entries(redis, FETCH.writes, 2)
+    assert hostile.state.count("/edition?last=2") == 3
+    assert decode_event(first)[0]["content_hash"] != decode_event(second)[0]["content_hash"]
+
+
 async def _wait_until_handled(
     redis: Redis, hostile: HostileServer, path: str, requests: int
 ) -> None:
@@ -210,6 +235,7 @@ async def test_one_delivery_is_bounded_waits_included(
         [hostile.host_port],
         fetch_delivery_timeout=1.0,
         fetch_retries=5,
+        fetch_host_wait=5.0,  # the wait in place is what the delivery's bound cuts short
     )
     url = hostile.url("busy?after=2&n=100")
     async with running(_runner(settings)):
