@@ -1,14 +1,15 @@
 """URLs set aside until their host can take them, and the mover that puts them back.
 
-A URL whose host cannot be asked soon (this process already waits for that host, its
-politeness slot is further off than `fetch_host_wait`, or its server asked for a wait
-longer than the stage's redelivery) is parked rather than held: its ingest entry goes into
-a sorted set by the time it is due, and the stream entry is acknowledged, so it spends
-neither a delivery nor a fetch task, and other hosts' URLs go ahead. Parked URLs of one host
-are spaced by the host's interval, so they come back one by one, as fast as the host may be
-asked. Every fetch process runs a mover that puts due entries back on the ingest stream;
-each move is one Lua script on the server's clock (take out of the set, add to the stream),
-so replicas never move one entry twice and nothing is lost between the two steps.
+A URL whose host cannot be asked soon (its politeness slot is further off than
+`fetch_host_wait`, counting the requests of this process already waiting for it, or its
+server asked for a wait longer than the stage's redelivery) is parked rather than held:
+its ingest entry goes into a sorted set by the time it is due, and the stream entry is
+acknowledged, so it spends neither a delivery nor a fetch task, and other hosts' URLs go
+ahead. Parked URLs of one host are spaced by the host's interval, so they come back one by
+one, as fast as the host may be asked. Every fetch process runs a mover that puts due
+entries back on the ingest stream; each move is one Lua script on the server's clock (take
+out of the set, add to the stream), so replicas never move one entry twice and nothing is
+lost between the two steps.
 
 A URL is parked before its stream entry is acknowledged: a crash in between leaves the entry
 pending (it is redelivered) and parked as well. Parked URLs are named by article (and

@@ -110,18 +110,19 @@ class HeldSlot:
 class HostSlots:
     """One request per host at a time, spaced by the host's interval, across all replicas."""
 
-    def __init__(self, redis: Redis, *, hold: float, one_waiter_per_host: bool = False) -> None:
+    def __init__(self, redis: Redis, *, hold: float, short_queues: bool = False) -> None:
         """`hold`: the longest a request may keep its host before the slot lapses.
 
-        `one_waiter_per_host`: a second request of this process for a host that one is
-        already waiting for does not wait too, it raises `HostBusy` at once (unless the slot
-        is free), so a batch of one site's URLs cannot fill every fetch task of a process.
+        `short_queues`: a request of this process joins the others already waiting for its
+        host only if the host's interval lets it through within `max_wait`; otherwise it
+        raises `HostBusy` at once, so a batch of one site's URLs cannot fill every fetch task
+        of a process.
         """
         self._take = redis.register_script(_TAKE)
         self._release = redis.register_script(_RELEASE)
         self._defer = redis.register_script(_DEFER)
         self._hold_ms = math.ceil(hold * 1000)
-        self._one_waiter = one_waiter_per_host
+        self._short_queues = short_queues
         self._waiting: Counter[str] = Counter()
 
     async def try_take(self, host: str, token: str) -> float | None:
@@ -145,12 +146,18 @@ class HostSlots:
         token = uuid.uuid4().hex
         wait = await self.try_take(host, token)
         if wait is not None:
-            if self._one_waiter and self._waiting[host] and not behind_others:
+            ahead = self._waiting[host]
+            if (
+                self._short_queues
+                and ahead
+                and not behind_others
+                and wait + ahead * interval > max_wait
+            ):
                 raise HostBusy(
                     host,
                     retry_after=wait,
                     interval=interval,
-                    reason=f"host {host} is busy: another request of this process waits for it",
+                    reason=f"host {host} is busy: {ahead} requests of this process wait for it",
                 )
             self._waiting[host] += 1
             try:

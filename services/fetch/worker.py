@@ -121,9 +121,10 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
     async def start(self, ctx: StageContext) -> None:
         self._release = ctx.redis.register_script(_RELEASE)
         self._client = build_client(self._settings)
-        # One task per host waits for its slot; the host's other URLs are parked meanwhile.
+        # Only as many tasks wait for a host as it can take within fetch_host_wait; the
+        # host's other URLs are parked meanwhile.
         self._slots = HostSlots(
-            ctx.redis, hold=self._settings.fetch_total_timeout, one_waiter_per_host=True
+            ctx.redis, hold=self._settings.fetch_total_timeout, short_queues=True
         )
         if self._settings.fetch_robots:
             self._robots = Robots(ctx.redis, self._client, self._slots, self._settings)
@@ -231,7 +232,7 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         trace.get_current_span().add_event(
             "parked", {"newsflow.reason": exc.reason, "newsflow.due_seconds": due}
         )
-        log.info("parked", host=host, due_seconds=round(due, 3), reason=exc.reason)
+        log.debug("parked", host=host, due_seconds=round(due, 3), reason=exc.reason)
         return True
 
     async def _fetch(self, event: UrlSubmitted, ctx: StageContext, *, conditional: bool) -> Outcome:
