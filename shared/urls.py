@@ -95,6 +95,10 @@ def canonical_url(url: str) -> str:
     if any(ch.isspace() or ord(ch) < 0x20 for ch in text):
         raise InvalidUrl("URL contains whitespace or control characters")
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from JSON "\ud800"
+        raise InvalidUrl("URL contains characters that are not valid text") from exc
+    try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:

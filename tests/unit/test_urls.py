@@ -140,6 +140,8 @@ def test_canonical_url_is_idempotent(url: str) -> None:
         ("http://user@host/", "credentials"),
         ("http://example.com:99999/", "malformed"),
         ("http://example.com:port/", "malformed"),
+        ("http://example.com/\ud800", "not valid text"),
+        ("http://example.com/?q=\udcff", "not valid text"),
     ],
 )
 def test_invalid_url_names_the_problem(url: str, reason_part: str) -> None:
