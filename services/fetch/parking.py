@@ -19,6 +19,7 @@ pending (it is redelivered) and parked as well. Parked URLs are named by article
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import uuid
 from typing import TYPE_CHECKING
@@ -131,9 +132,12 @@ class ParkingLot:
         """Put up to `limit` due URLs back on the ingest stream; returns how many."""
         return int(await self._move(keys=[PARKED, PARKED_ENTRIES, INGEST], args=[limit]))
 
-    async def run_mover(self, every: float) -> None:
-        """Move due URLs back, looking every `every` seconds, until cancelled."""
-        while True:
+    async def run_mover(self, every: float, stopping: asyncio.Event) -> None:
+        """Move due URLs back, looking every `every` seconds, until `stopping` is set.
+
+        Stopping between moves, not by cancelling one, leaves no Redis reply half read.
+        """
+        while not stopping.is_set():
             try:
                 moved = await self.move_due()
             except RedisError as exc:
@@ -142,4 +146,5 @@ class ParkingLot:
             if moved:
                 log.debug("parked URLs due", moved=moved)
             if moved < MOVE_BATCH:
-                await asyncio.sleep(every)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=every)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 import uuid
@@ -113,6 +112,7 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         self._robots: Robots | None = None
         self._parking: ParkingLot | None = None
         self._mover: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._release: AsyncScript
 
     def parse(self, body: Any) -> UrlSubmitted:
@@ -129,13 +129,18 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         if self._settings.fetch_robots:
             self._robots = Robots(ctx.redis, self._client, self._slots, self._settings)
         self._parking = ParkingLot(ctx.redis)
-        self._mover = asyncio.create_task(self._parking.run_mover(PARKED_MOVER_EVERY))
+        self._stopping = asyncio.Event()
+        self._mover = asyncio.create_task(
+            self._parking.run_mover(PARKED_MOVER_EVERY, self._stopping)
+        )
 
     async def stop(self) -> None:
         if self._mover is not None:
-            self._mover.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._mover
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(self._mover, timeout=5)
+            except TimeoutError:  # wait_for has cancelled it
+                log.warning("the parked-URL mover did not stop in time")
         if self._client is not None:
             await self._client.aclose()
 

@@ -83,7 +83,11 @@ def _article(url: str) -> str | None:
 async def test_no_internal_spelling_or_redirect_reaches_the_canary(
     redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer, listener: Canary
 ) -> None:
-    settings = fetch_settings(redis_server, tmp_path, [hostile.host_port], fetch_retries=0)
+    # Every URL fails at once; a long claim idle time keeps a busy machine's redeliveries out
+    # of the request counts below.
+    settings = fetch_settings(
+        redis_server, tmp_path, [hostile.host_port], fetch_retries=0, claim_idle_ms=30_000
+    )
     urls = _submissions(hostile, listener.port)
     # Spellings with one canonical form are one article, fetched (and refused) once.
     articles = {_article(url) or url for url in urls}

@@ -204,6 +204,7 @@ async def test_a_batch_whose_pages_all_redirect_within_their_host_is_fetched_onc
         [hostile.host_port],
         fetch_host_interval=0.05,
         fetch_host_wait=0.2,
+        claim_idle_ms=30_000,  # no redelivery on a busy machine: only parking could refetch
     )
     urls = [
         hostile.url(f"redirect?to={quote(hostile.url(f'article?n={i}'), safe='')}")
