@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from services.api.views import article_view
 from services.fetch.parking import ParkingLot
 from services.fetch.worker import create_handler
+from shared.dead import stream_stats
 from shared.retention import pipeline_backlog
 from shared.schemas import UrlSubmitted
 from shared.settings import Settings
@@ -149,6 +150,8 @@ async def test_parked_urls_count_in_the_backlog_and_come_back_once(
                 _event(f"http://example.com/{i}"), host="example.com", wait=0, interval=0.001
             )
         assert await pipeline_backlog(redis) == 50
+        stats = {row["stage"]: row["parked"] for row in await stream_stats(redis)}
+        assert stats == {"fetch": 50, "clean": 0, "extract": 0, "index": 0}
         await asyncio.sleep(0.1)  # all due
         moved = await asyncio.gather(*(lot.move_due(limit=7) for lot in (parking, other) * 6))
         moved += [await parking.move_due()]
