@@ -255,13 +255,13 @@ def cmd_streams(settings: Settings, _: argparse.Namespace) -> int:
     from shared.dead import stream_stats
 
     rows = _with_redis(settings, stream_stats)
-    header = ("stage", "stream", "length", "pending", "lag", "consumers", "dead")
-    print("{:<8} {:<20} {:>8} {:>8} {:>6} {:>10} {:>6}".format(*header))
+    header = ("stage", "stream", "length", "pending", "lag", "consumers", "dead", "parked")
+    print("{:<8} {:<20} {:>8} {:>8} {:>6} {:>10} {:>6} {:>7}".format(*header))
     for row in rows:
         lag = "-" if row["lag"] is None else row["lag"]
         print(
             f"{row['stage']:<8} {row['stream']:<20} {row['length']:>8} {row['pending']:>8}"
-            f" {lag!s:>6} {row['consumers']:>10} {row['dead_letters']:>6}"
+            f" {lag!s:>6} {row['consumers']:>10} {row['dead_letters']:>6} {row['parked']:>7}"
         )
     return 0
 
@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead.set_defaults(func=cmd_dead)
 
     commands.add_parser(
-        "streams", help="per stage: length, pending, lag, consumers, dead letters"
+        "streams", help="per stage: length, pending, lag, consumers, dead letters, parked URLs"
     ).set_defaults(func=cmd_streams)
 
     clean = commands.add_parser("clean", help="extract one page's article, print JSON")

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from shared.errors import PermanentError
 from shared.redis_values import as_text, stream_id_order
 from shared.status import StatusStore
-from shared.streams import STAGES, Stage
+from shared.streams import FETCH, PARKED, STAGES, Stage
 
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
@@ -123,8 +123,10 @@ class DeadLetters:
 
 
 async def stream_stats(redis: Redis) -> list[dict[str, Any]]:
-    """Per stage: stream length, pending, lag, consumers and dead letters."""
+    """Per stage: stream length, pending, lag, consumers, dead letters, and URLs parked until
+    their host is free (fetch only)."""
     stats = []
+    parked = int(await redis.zcard(PARKED))
     for stage in STAGES.values():
         groups = {}
         if await redis.exists(stage.reads):
@@ -139,6 +141,7 @@ async def stream_stats(redis: Redis) -> list[dict[str, Any]]:
                 "lag": group.get("lag"),
                 "consumers": int(group.get("consumers", 0)),
                 "dead_letters": int(await redis.xlen(stage.dead_letters)),
+                "parked": parked if stage == FETCH else 0,
             }
         )
     return stats

@@ -13,7 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from shared.redis_values import as_text, stream_id_order
-from shared.streams import STAGES
+from shared.streams import PARKED, STAGES
 
 
 def _next_id(entry_id: str) -> str:
@@ -66,9 +66,10 @@ async def pipeline_backlog(redis: Redis) -> int:
     """Articles waiting anywhere in the pipeline: the sum of every stage's backlog.
 
     Counting only the ingest stream would let a stalled later stage (say extract) fill
-    memory with cleaned text while fetch keeps the ingest backlog short.
+    memory with cleaned text while fetch keeps the ingest backlog short. URLs the fetch
+    stage parked until their host is free are waiting too.
     """
-    total = 0
+    total = int(await redis.zcard(PARKED))
     for stage in STAGES.values():
         total += await backlog(redis, stage.reads, stage.group)
     return total

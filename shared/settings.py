@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     fetch_max_crawl_delay: float = Field(
         default=30.0, ge=0, description="A robots.txt Crawl-delay is honoured up to this."
     )
+    fetch_host_wait: float = Field(
+        default=2.0,
+        ge=0,
+        description="Longest the fetch stage waits for a host's request slot; past it the URL "
+        "is parked in Redis until the host is free (no delivery counted) and other hosts' URLs "
+        "go ahead.",
+    )
     fetch_max_wait: float = Field(
         default=60.0,
         ge=0,

@@ -105,3 +105,19 @@ def validators_key(article_id: str) -> str:
 def fetch_lease_key(article_id: str) -> str:
     """Held while one fetch process downloads an article, so duplicates in flight wait."""
     return f"{PREFIX}:fetch:lease:{article_id}"
+
+
+PARKED = f"{PREFIX}:fetch:parked"
+"""Sorted set: URLs set aside until their host is free, by the time (ms) they are due."""
+PARKED_ENTRIES = f"{PREFIX}:fetch:parked:entries"
+"""Hash: parked URL -> the ingest entry that puts it back on the stream."""
+
+
+def parked_host_key(host: str) -> str:
+    """When (ms, server clock) the last URL parked for `host` is due: the next is spaced after."""
+    return f"{PREFIX}:fetch:parked:host:{host}"
+
+
+def fetch_attempts_key(article_id: str) -> str:
+    """Failed attempts to fetch an article, redeliveries and parked waits alike."""
+    return f"{PREFIX}:fetch:attempts:{article_id}"

@@ -78,6 +78,8 @@ class Outcome:
 
     event: BaseModel
     status_fields: Mapping[str, Any] | None = None
+    published: Callable[[], Awaitable[None]] | None = None
+    """Called once the event is published: a record that must not exist without it."""
 
 
 class StageHandler(Protocol, Generic[EventT]):
@@ -302,7 +304,7 @@ class StageRunner(Generic[EventT]):
                 return
             # Publish before the status moves: a crash in between re-runs this entry and
             # publishes twice (downstream is idempotent), never leaves the article stuck.
-            await self.broker.publish(outcome.event, stream=self.stage.writes)
+            await self._pass_on(outcome)
             elapsed_ms = (time.perf_counter() - started) * 1000
             # The status moves and the entry is acknowledged in one step (one round trip).
             await ctx.status.advance(
@@ -356,6 +358,11 @@ class StageRunner(Generic[EventT]):
             ack=self._entry(msg),
             reason=reason,
         )
+
+    async def _pass_on(self, outcome: Outcome) -> None:
+        await self.broker.publish(outcome.event, stream=self.stage.writes)
+        if outcome.published is not None:
+            await outcome.published()
 
     async def _bring_retry_forward(self, msg: RedisStreamMessage, exc: Exception) -> None:
         """Honour a `RetryableError.retry_after` shorter than `claim_idle_ms`.

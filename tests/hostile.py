@@ -130,6 +130,11 @@ class _Handler(BaseHTTPRequestHandler):
     def route_article(self, path: str, query: dict[str, list[str]], attempt: int) -> None:
         self._send(200, ARTICLE, "text/html; charset=utf-8")
 
+    def route_edition(self, path: str, query: dict[str, list[str]], attempt: int) -> None:
+        """A live page: its text changes with every request, up to edition `last`."""
+        edition = min(attempt, int(query.get("last", ["1000"])[0]))
+        self._send(200, page(f"Edition {edition}. " + RUSSIAN).encode(), "text/html; charset=utf-8")
+
     def route_robots_txt(self, path: str, query: dict[str, list[str]], attempt: int) -> None:
         state = self.server.state
         if state.robots_delay:

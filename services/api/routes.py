@@ -152,9 +152,18 @@ async def _submit_one(url: str, force: bool, state: ApiState) -> SubmittedArticl
         attributes={ATTR_ARTICLE_ID: ident, ATTR_URL: url},
     ):
         event = UrlSubmitted(article_id=ident, url=url, force=force, submitted_at=datetime.now(UTC))
-        # Publish first: if Redis fails here, nothing claims the article is queued.
-        await state.broker.publish(event, stream=INGEST)
-        await state.status.submit(ident, url, trace_id=current_trace_id(), replace=force)
+        if known is not None:
+            # A forced re-fetch starts the status over, and says where the last run got to
+            # (`previous_status`), so that the fetch stage, finding the page unchanged, can
+            # leave the article as that run left it. Both are written before the event exists:
+            # published first, it could be handled before the status was started over.
+            await state.status.submit(ident, url, trace_id=current_trace_id(), replace=True)
+            await state.status.advance(ident, ArticleStatus.QUEUED, previous_status=known["status"])
+            await state.broker.publish(event, stream=INGEST)
+        else:
+            # Publish first: if Redis fails here, nothing claims the article is queued.
+            await state.broker.publish(event, stream=INGEST)
+            await state.status.submit(ident, url, trace_id=current_trace_id(), replace=force)
         log.info("submitted", article_id=ident, url=url, force=force)
     return SubmittedArticle(id=ident, url=url, status=ArticleStatus.QUEUED.value)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,13 @@ def article_view(fields: dict[str, str], document: dict[str, Any] | None) -> dic
         view["error"] = {"stage": fields.get("error_stage"), "reason": fields.get("error_reason")}
     if fields.get("status") == "skipped":
         view["reason"] = fields.get("reason")
+    if fields.get("refetch"):
+        # A forced re-fetch found the page unchanged; the earlier run's outcome stands.
+        view["refetch"] = fields["refetch"]
+    until = _number(fields.get("waiting_until"))
+    if fields.get("status") == "queued" and until is not None and until > time.time():
+        # Parked by the fetch stage until its host may be asked (politeness, Retry-After).
+        view["waiting"] = {"reason": fields.get("waiting_reason"), "until": _timestamp(str(until))}
     if document is not None:
         view["article"] = document
     return view

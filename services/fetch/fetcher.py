@@ -11,6 +11,11 @@ a jittered exponential backoff, as long as the wait stays within `fetch_max_wait
 that a `RetryableError` carrying the delay leaves the entry to the stage's redelivery.
 A silent server (connect or read timeout) is not retried inside the delivery, and a page
 that does not arrive within the whole-response deadline fails like one over the size cap.
+
+A host's slot is waited for at most `host_wait` (default `fetch_max_wait`); past it,
+`HostBusy` says so, unless a server's own answer made the wait, in which case the
+`RetryableError` carries that answer (it counts against the URL's attempts, politeness
+does not).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import httpx
 
 from services.fetch.decoding import decode_html, reject_binary
 from services.fetch.guard import host_port
+from services.fetch.politeness import HostBusy
 from services.fetch.transport import build_client, read_body
 from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.observability import count_fetch_response, count_fetched_bytes
@@ -131,20 +137,35 @@ async def fetch_page(
     robots: Robots | None = None,
     slots: HostSlots | None = None,
     validators: Validators | None = None,
+    host_wait: float | None = None,
 ) -> FetchedPage | NotModified:
     """Fetch `url`, retrying passing faults within the limits above.
 
     Raises `PermanentError` (refused address, robots.txt, 4xx, too large, too slow, too
-    many redirects), `RetryableError` (network, 5xx, 429, a silent server, a busy host) or
-    `NotAnArticle` (not HTML).
+    many redirects), `HostBusy` (no slot for the host within `host_wait`),
+    `RetryableError` (network, 5xx, 429, a silent server) or `NotAnArticle` (not HTML).
     """
     attempt = 0
+    last: _Transient | None = None
+    wait = settings.fetch_max_wait if host_wait is None else host_wait
     while True:
         try:
             return await _follow(
-                url, client, settings, robots=robots, slots=slots, validators=validators
+                url,
+                client,
+                settings,
+                robots=robots,
+                slots=slots,
+                validators=validators,
+                host_wait=wait,
             )
+        except HostBusy as busy:
+            if last is None:
+                raise
+            # The server asked for this wait (Retry-After): its answer is the reason.
+            raise RetryableError(last.reason, retry_after=busy.retry_after) from busy
         except _Transient as exc:
+            last = exc
             delay = exc.retry_after
             if delay is None:
                 delay = backoff(attempt, settings.fetch_backoff_base, settings.fetch_max_wait)
@@ -164,17 +185,22 @@ async def _follow(
     robots: Robots | None,
     slots: HostSlots | None,
     validators: Validators | None,
+    host_wait: float,
 ) -> FetchedPage | NotModified:
     current = url
     budget = settings.fetch_total_timeout
-    for _hop in range(settings.fetch_max_redirects + 1):
+    for hop in range(settings.fetch_max_redirects + 1):
         _check_requestable(current)
         host, _ = host_port(current)
         crawl_delay = await robots.check(current) if robots is not None else 0.0
         interval = max(
             settings.fetch_host_interval, min(crawl_delay, settings.fetch_max_crawl_delay)
         )
-        async with _host_slot(slots, host, interval, settings.fetch_max_wait) as held:
+        # A redirect's next hop waits as long as a fetch may: giving up there would spend
+        # the hops before it again.
+        later_hop = hop > 0
+        wait = settings.fetch_max_wait if later_hop else host_wait
+        async with _host_slot(slots, host, interval, wait, behind_others=later_hop) as held:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(budget):
@@ -279,12 +305,12 @@ async def _raise_for_status(
 
 @asynccontextmanager
 async def _host_slot(
-    slots: HostSlots | None, host: str, interval: float, max_wait: float
+    slots: HostSlots | None, host: str, interval: float, max_wait: float, *, behind_others: bool
 ) -> AsyncIterator[HeldSlot | None]:
     if slots is None:
         yield None
         return
-    async with slots.slot(host, interval, max_wait) as held:
+    async with slots.slot(host, interval, max_wait, behind_others=behind_others) as held:
         yield held
 
 

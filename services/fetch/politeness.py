@@ -17,6 +17,7 @@ import math
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -77,6 +78,19 @@ _POLL = 0.05  # seconds between looks at a host whose request is in flight
 _RANDOM = random.SystemRandom()
 
 
+class HostBusy(RetryableError):
+    """A host's slot cannot be had soon enough: politeness, not a fault of the page.
+
+    `retry_after` is when the slot is expected free; `interval` the gap the host is owed
+    between requests, so URLs set aside for it can be spaced out.
+    """
+
+    def __init__(self, host: str, *, retry_after: float, interval: float, reason: str) -> None:
+        super().__init__(reason, retry_after=retry_after)
+        self.host = host
+        self.interval = interval
+
+
 class HeldSlot:
     """A host's slot held for one request; `release` once the response has begun."""
 
@@ -96,12 +110,20 @@ class HeldSlot:
 class HostSlots:
     """One request per host at a time, spaced by the host's interval, across all replicas."""
 
-    def __init__(self, redis: Redis, *, hold: float) -> None:
-        """`hold`: the longest a request may keep its host before the slot lapses."""
+    def __init__(self, redis: Redis, *, hold: float, short_queues: bool = False) -> None:
+        """`hold`: the longest a request may keep its host before the slot lapses.
+
+        `short_queues`: a request of this process joins the others already waiting for its
+        host only if the host's interval lets it through within `max_wait`; otherwise it
+        raises `HostBusy` at once, so a batch of one site's URLs cannot fill every fetch task
+        of a process.
+        """
         self._take = redis.register_script(_TAKE)
         self._release = redis.register_script(_RELEASE)
         self._defer = redis.register_script(_DEFER)
         self._hold_ms = math.ceil(hold * 1000)
+        self._short_queues = short_queues
+        self._waiting: Counter[str] = Counter()
 
     async def try_take(self, host: str, token: str) -> float | None:
         """None when the slot was taken for `token`, else seconds until worth asking again."""
@@ -111,28 +133,65 @@ class HostSlots:
         return _POLL if int(wait_ms) < 0 else int(wait_ms) / 1000
 
     @asynccontextmanager
-    async def slot(self, host: str, interval: float, max_wait: float) -> AsyncIterator[HeldSlot]:
+    async def slot(
+        self, host: str, interval: float, max_wait: float, *, behind_others: bool = False
+    ) -> AsyncIterator[HeldSlot]:
         """Hold `host`'s slot for one request; release it when the response begins.
 
-        Raises `RetryableError` (with `retry_after`) when it cannot be had within `max_wait`.
-        Leaving the block releases the slot if the caller has not.
+        Raises `HostBusy` when it cannot be had within `max_wait`. `behind_others` waits
+        even when another request of this process already does (a redirect's next hop, whose
+        first hop is spent already; robots.txt). Leaving the block releases the slot if the
+        caller has not.
         """
         token = uuid.uuid4().hex
-        started = time.monotonic()
-        while (wait := await self.try_take(host, token)) is not None:
-            waited = time.monotonic() - started
-            if waited + wait > max_wait:
-                raise RetryableError(
-                    f"host {host} is busy: no request slot within {max_wait:g} s",
-                    retry_after=max(wait, _POLL),
+        wait = await self.try_take(host, token)
+        if wait is not None:
+            ahead = self._waiting[host]
+            if (
+                self._short_queues
+                and ahead
+                and not behind_others
+                and wait + ahead * interval > max_wait
+            ):
+                raise HostBusy(
+                    host,
+                    retry_after=wait,
+                    interval=interval,
+                    reason=f"host {host} is busy: {ahead} requests of this process wait for it",
                 )
-            # A little jitter so callers waiting for one host do not all ask at once.
-            await asyncio.sleep(wait + _RANDOM.uniform(0, 0.01))
+            self._waiting[host] += 1
+            try:
+                await self._wait_for(host, token, wait, interval, max_wait)
+            finally:
+                self._waiting[host] -= 1
+                if not self._waiting[host]:
+                    del self._waiting[host]
         held = HeldSlot(self, host, token, interval)
         try:
             yield held
         finally:
             await held.release()
+
+    async def _wait_for(
+        self, host: str, token: str, wait: float, interval: float, max_wait: float
+    ) -> None:
+        """Poll until the slot is taken for `token`; `HostBusy` once past `max_wait`."""
+        started = time.monotonic()
+        while True:
+            waited = time.monotonic() - started
+            if waited + wait > max_wait:
+                raise HostBusy(
+                    host,
+                    retry_after=max(wait, _POLL),
+                    interval=interval,
+                    reason=f"host {host} is busy: no request slot within {max_wait:g} s",
+                )
+            # A little jitter so callers waiting for one host do not all ask at once.
+            await asyncio.sleep(wait + _RANDOM.uniform(0, 0.01))
+            next_wait = await self.try_take(host, token)
+            if next_wait is None:
+                return
+            wait = next_wait
 
     async def _give_back(self, host: str, token: str, interval: float) -> None:
         await self._release(keys=[host_slot_key(host)], args=[token, math.ceil(interval * 1000)])

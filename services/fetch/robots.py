@@ -135,8 +135,12 @@ class Robots:
                 for _hop in range(ROBOTS_MAX_REDIRECTS + 1):
                     host, _ = host_port(url)
                     async with (
+                        # One load per origin and process: it may wait behind a page.
                         self._slots.slot(
-                            host, settings.fetch_host_interval, settings.fetch_max_wait
+                            host,
+                            settings.fetch_host_interval,
+                            settings.fetch_max_wait,
+                            behind_others=True,
                         ) as held,
                         self._client.stream("GET", url) as response,
                     ):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -10,11 +12,14 @@ from typing import Any
 import httpx
 import structlog
 from faststream import FastStream
+from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from services.fetch.fetcher import FetchedPage, NotModified, Validators, build_client, fetch_page
-from services.fetch.politeness import HostSlots
+from services.fetch.guard import host_port
+from services.fetch.parking import ParkingLot
+from services.fetch.politeness import HostBusy, HostSlots
 from services.fetch.robots import Robots
 from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.pages import store_html
@@ -61,6 +66,18 @@ class PageUnchanged(NotAnArticle):
     """A forced re-fetch found the page as it was: nothing new flows downstream."""
 
 
+# A forced re-fetch of an article whose last run got this far (its page passed on, or
+# indexed) may stop at an unchanged page. After one that failed or was skipped, the page
+# flows downstream again: forcing is how a user retries it.
+_EARLIER_RUN_STANDS = frozenset(
+    {ArticleStatus.FETCHED, ArticleStatus.CLEANED, ArticleStatus.EXTRACTED, ArticleStatus.INDEXED}
+)
+
+
+PARKED_MOVER_EVERY = 0.2  # seconds between looks for parked URLs that are due
+ATTEMPTS_TTL = 24 * 3600  # seconds an article's count of failed fetch attempts is kept
+
+
 async def load_validators(redis: Redis, article_id: str) -> dict[str, str]:
     raw = await redis.hgetall(validators_key(article_id))
     return {as_text(k): as_text(v) for k, v in raw.items()}
@@ -93,6 +110,9 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         self._client: httpx.AsyncClient | None = None
         self._slots: HostSlots | None = None
         self._robots: Robots | None = None
+        self._parking: ParkingLot | None = None
+        self._mover: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._release: AsyncScript
 
     def parse(self, body: Any) -> UrlSubmitted:
@@ -101,24 +121,35 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
     async def start(self, ctx: StageContext) -> None:
         self._release = ctx.redis.register_script(_RELEASE)
         self._client = build_client(self._settings)
-        self._slots = HostSlots(ctx.redis, hold=self._settings.fetch_total_timeout)
+        # Only as many tasks wait for a host as it can take within fetch_host_wait; the
+        # host's other URLs are parked meanwhile.
+        self._slots = HostSlots(
+            ctx.redis, hold=self._settings.fetch_total_timeout, short_queues=True
+        )
         if self._settings.fetch_robots:
             self._robots = Robots(ctx.redis, self._client, self._slots, self._settings)
+        self._parking = ParkingLot(ctx.redis)
+        self._stopping = asyncio.Event()
+        self._mover = asyncio.create_task(
+            self._parking.run_mover(PARKED_MOVER_EVERY, self._stopping)
+        )
 
     async def stop(self) -> None:
+        if self._mover is not None:
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(self._mover, timeout=5)
+            except TimeoutError:  # wait_for has cancelled it
+                log.warning("the parked-URL mover did not stop in time")
         if self._client is not None:
             await self._client.aclose()
 
     async def handle(self, event: UrlSubmitted, ctx: StageContext) -> Outcome | None:
         assert self._client is not None
-        # A plain XADD entry has no status yet; an API entry has one already.
-        status = await ctx.status.ensure(event.article_id, event.url, trace_id=current_trace_id())
-        if status != ArticleStatus.QUEUED and not event.force:
-            log.info("already known", status=status)
-            return None
-        # Duplicates of one article in flight at once (two spellings, two replicas): one
-        # fetches, the others step aside. The lease outlives success on purpose, until the
-        # status has moved on; a failure releases it for the redelivery.
+        # Duplicates of one article in flight at once (two spellings, two replicas, a parked
+        # copy and a redelivery): one fetches, the others step aside. The lease outlives
+        # success on purpose, until the status has moved on; a failure releases it for the
+        # redelivery.
         lease = fetch_lease_key(event.article_id)
         token = uuid.uuid4().hex
         if not await ctx.redis.set(lease, token, nx=True, px=self._settings.claim_idle_ms):
@@ -130,28 +161,95 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                 )
             log.info("being fetched already")
             return None
-        try:
-            return await self._fetch(event, ctx)
-        except PageUnchanged as exc:
-            # A status the API reset for this re-fetch ends `skipped` with the reason; one that
-            # still records the earlier run (indexed, or on its way) is left to say so.
-            if status == ArticleStatus.QUEUED:
-                raise
-            log.info("unchanged", reason=exc.reason, status=status)
+        # Read once the lease is held, so a duplicate that finished meanwhile shows as known.
+        # A plain XADD entry has no status yet; an API entry has one already.
+        status = await ctx.status.ensure(event.article_id, event.url, trace_id=current_trace_id())
+        if status != ArticleStatus.QUEUED and not event.force:
+            await self._release(keys=[lease], args=[token])
+            log.info("already known", status=status)
             return None
+        earlier = await self._earlier_run(event, status, ctx)
+        try:
+            return await self._fetch(event, ctx, conditional=earlier is not None)
+        except PageUnchanged as exc:
+            assert earlier is not None
+            # The earlier run's outcome stands: a status the API started over for this
+            # re-fetch moves (forward) to where that run got; one still recording it stays.
+            await ctx.status.advance(event.article_id, earlier, refetch=exc.reason)
+            log.info("unchanged", reason=exc.reason, status=earlier)
+            return None
+        except RetryableError as exc:
+            await self._release(keys=[lease], args=[token])
+            if await self._park(event, exc, ctx):
+                return None
+            raise
         except BaseException:
             await self._release(keys=[lease], args=[token])
             raise
 
-    async def _fetch(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
+    @staticmethod
+    async def _earlier_run(
+        event: UrlSubmitted, status: str, ctx: StageContext
+    ) -> ArticleStatus | None:
+        """For a forced re-fetch, how far the last run got, if far enough to stand.
+
+        The status itself when it still records that run (a plain `XADD … force 1`), else
+        the `previous_status` the API noted when it started the status over.
+        """
+        if not event.force:
+            return None
+        if status == ArticleStatus.QUEUED:
+            fields = await ctx.status.get(event.article_id) or {}
+            status = fields.get("previous_status", "")
+        return next((s for s in _EARLIER_RUN_STANDS if s == status), None)
+
+    async def _park(self, event: UrlSubmitted, exc: RetryableError, ctx: StageContext) -> bool:
+        """Park the URL instead of waiting or spending a delivery; False to leave `exc` to
+        the stage's redelivery.
+
+        A busy host is politeness, not a fault: parking it again and again is not counted.
+        Every other failed attempt is counted per article, redeliveries and parked waits
+        alike (a server's wait longer than the redelivery can honour, `claim_idle_ms`, is
+        parked), so a URL gives up after `max_deliveries` attempts however they were spent.
+        """
+        assert self._parking is not None
+        settings = self._settings
+        if isinstance(exc, HostBusy):
+            host, interval = exc.host, exc.interval
+            wait = max(exc.retry_after or 0.0, interval)
+        else:
+            attempts = await self._parking.count_attempt(event.article_id, ttl=ATTEMPTS_TTL)
+            if attempts >= settings.max_deliveries:
+                await self._parking.forget(event)
+                raise PermanentError(f"{exc.reason} (gave up after {attempts} attempts)") from exc
+            if exc.retry_after is None or exc.retry_after * 1000 < settings.claim_idle_ms:
+                return False
+            host, interval = host_port(event.url)[0], settings.fetch_host_interval
+            wait = exc.retry_after
+        due = await self._parking.park(event, host=host, wait=wait, interval=interval)
+        # Still queued, and the status says why and until when (it moves only forward).
+        await ctx.status.advance(
+            event.article_id,
+            ArticleStatus.QUEUED,
+            waiting_reason=exc.reason,
+            waiting_until=round(time.time() + due, 3),
+        )
+        trace.get_current_span().add_event(
+            "parked", {"newsflow.reason": exc.reason, "newsflow.due_seconds": due}
+        )
+        log.debug("parked", host=host, due_seconds=round(due, 3), reason=exc.reason)
+        return True
+
+    async def _fetch(self, event: UrlSubmitted, ctx: StageContext, *, conditional: bool) -> Outcome:
+        """`conditional`: ask with the last fetch's validators, and stop at an unchanged page."""
         assert self._client is not None
         submission = event.submitted_at.isoformat()
-        previous = await load_validators(ctx.redis, event.article_id) if event.force else {}
+        previous = await load_validators(ctx.redis, event.article_id) if conditional else {}
         # A redelivery of the submission that stored these validators must not be told
         # "unchanged": its page may never have been passed on.
         if previous.get("submission") == submission:
             previous = {}
-        conditional = (
+        validators = (
             Validators(previous.get("etag") or None, previous.get("last_modified") or None)
             if previous
             else None
@@ -167,12 +265,15 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                     self._settings,
                     robots=self._robots,
                     slots=self._slots,
-                    validators=conditional,
+                    validators=validators,
+                    host_wait=self._settings.fetch_host_wait,
                 )
         except TimeoutError as exc:
             raise RetryableError(
                 f"fetching took longer than {limit:g} s in one attempt (waits included)"
             ) from exc
+        if self._parking is not None:  # fetched: no parked copy, no count of attempts
+            await self._parking.forget(event)
         if isinstance(page, NotModified):
             raise PageUnchanged("page unchanged since the last fetch (HTTP 304 Not Modified)")
         key, digest = await store_html(
@@ -180,14 +281,6 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         )
         if previous.get("content_hash") == digest:
             raise PageUnchanged("page unchanged since the last fetch (same content)")
-        await save_validators(
-            ctx.redis,
-            event.article_id,
-            page,
-            digest=digest,
-            submission=submission,
-            ttl=self._settings.html_ttl_seconds,
-        )
         fetched = PageFetched(
             article_id=event.article_id,
             url=event.url,
@@ -199,7 +292,22 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
             size_bytes=page.size_bytes,
             fetched_at=datetime.now(UTC),
         )
-        return Outcome(fetched, {"content_hash": digest, "size_bytes": page.size_bytes})
+        # Saved only once the page is passed on: saved before, a crash in between would have
+        # a redelivery (a plain entry is a new submission each time) find the page
+        # "unchanged" and never pass it on.
+        return Outcome(
+            fetched,
+            {"content_hash": digest, "size_bytes": page.size_bytes},
+            published=functools.partial(
+                save_validators,
+                ctx.redis,
+                event.article_id,
+                page,
+                digest=digest,
+                submission=submission,
+                ttl=self._settings.html_ttl_seconds,
+            ),
+        )
 
 
 def create_handler(settings: Settings) -> FetchHandler:

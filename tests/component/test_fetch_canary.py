@@ -3,6 +3,7 @@ through redirects from an allowed server: the canary listener must get no connec
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from urllib.parse import quote
 
@@ -10,11 +11,11 @@ import pytest
 from redis.asyncio import Redis
 
 from services.fetch.worker import create_handler
-from shared.streams import FETCH, article_key
+from shared.streams import FETCH, PARKED, article_key
 from shared.urls import InvalidUrl, article_id, canonical_url
 from shared.worker import StageRunner
 from tests.component.fetch_helpers import fetch_settings
-from tests.component.helpers import running, text_fields, wait_for_entries
+from tests.component.helpers import running, text_fields, wait_for_entries, wait_for_status
 from tests.hostile import Canary, HostileServer
 
 pytestmark = pytest.mark.component
@@ -82,7 +83,11 @@ def _article(url: str) -> str | None:
 async def test_no_internal_spelling_or_redirect_reaches_the_canary(
     redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer, listener: Canary
 ) -> None:
-    settings = fetch_settings(redis_server, tmp_path, [hostile.host_port], fetch_retries=0)
+    # Every URL fails at once; a long claim idle time keeps a busy machine's redeliveries out
+    # of the request counts below.
+    settings = fetch_settings(
+        redis_server, tmp_path, [hostile.host_port], fetch_retries=0, claim_idle_ms=30_000
+    )
     urls = _submissions(hostile, listener.port)
     # Spellings with one canonical form are one article, fetched (and refused) once.
     articles = {_article(url) or url for url in urls}
@@ -111,10 +116,19 @@ async def test_no_internal_spelling_or_redirect_reaches_the_canary(
 async def test_the_canary_counts_a_connection_that_is_allowed(
     redis: Redis, redis_server: str, tmp_path: Path, listener: Canary
 ) -> None:
-    """The control: the same stage reaches the canary once its host:port is allowed."""
+    """The control: the same stage reaches the canary once its host:port is allowed.
+
+    The canary drops the connection, so robots.txt counts as unavailable and the URL is
+    parked until the site may be asked again."""
     allowed = f"127.0.0.1:{listener.port}"
+    url = f"http://{allowed}/"
     settings = fetch_settings(redis_server, tmp_path, [allowed], fetch_retries=0)
     async with running(StageRunner(FETCH, settings, create_handler(settings))):
-        await redis.xadd(FETCH.reads, {"url": f"http://{allowed}/"})
-        await wait_for_entries(redis, FETCH.dead_letters, 1, timeout=30)
+        await redis.xadd(FETCH.reads, {"url": url})
+        fields = await wait_for_status(redis, article_key(article_id(url)), {"queued"})
+        while "waiting_reason" not in fields:
+            await asyncio.sleep(0.05)
+            fields = text_fields(await redis.hgetall(article_key(article_id(url))))
     assert listener.connections >= 1
+    assert "robots.txt" in fields["waiting_reason"]
+    assert await redis.zcard(PARKED) == 1

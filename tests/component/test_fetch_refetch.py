@@ -9,15 +9,22 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from services.fetch.worker import create_handler
+from services.fetch.worker import create_handler, parse_ingest_entry
 from shared.schemas import UrlSubmitted
 from shared.settings import Settings
-from shared.status import StatusStore
-from shared.streams import FETCH, article_key, validators_key
+from shared.status import ArticleStatus, StatusStore
+from shared.streams import FETCH, article_key, fetch_lease_key
 from shared.urls import article_id, canonical_url
 from shared.worker import StageRunner
 from tests.component.fetch_helpers import fetch_settings
-from tests.component.helpers import running, text_fields, wait_for_entries, wait_for_status
+from tests.component.helpers import (
+    api_client,
+    decode_event,
+    running,
+    text_fields,
+    wait_for_entries,
+    wait_for_status,
+)
 from tests.hostile import HostileServer
 
 pytestmark = pytest.mark.component
@@ -58,42 +65,56 @@ async def test_spellings_of_one_article_are_fetched_once(
     assert hostile.state.count("/article") == 1
 
 
-async def test_forced_refetch_sends_validators_and_a_304_stops_there(
-    redis: Redis, settings: Settings, hostile: HostileServer
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("versioned", "page unchanged since the last fetch (HTTP 304 Not Modified)"),
+        ("article", "page unchanged since the last fetch (same content)"),  # no validators
+    ],
+)
+async def test_forced_refetch_through_the_api_of_an_unchanged_page_leaves_it_indexed(
+    redis: Redis, settings: Settings, hostile: HostileServer, path: str, reason: str
 ) -> None:
-    url = hostile.url("versioned")
-    key = article_key(article_id(url))
-    async with running(_runner(settings)):
+    url = hostile.url(path)
+    ident = article_id(url)
+    key = article_key(ident)
+    async with running(_runner(settings)), api_client(settings) as api:
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, key, {"fetched"})
-        stored = text_fields(await redis.hgetall(validators_key(article_id(url))))
-        assert stored["etag"] == '"v1"'
-        # As POST /v1/articles with force does: the status starts again from queued.
-        await StatusStore(redis).submit(article_id(url), url, replace=True)
-        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
-        fields = await wait_for_status(redis, key, {"skipped"})
-    assert "unchanged since the last fetch (HTTP 304" in fields["reason"]
-    first, second = (r for r in hostile.state.requests if r.path == "/versioned")
+        await StatusStore(redis).advance(ident, ArticleStatus.INDEXED)  # as the index stage does
+        posted = await api.post("/v1/articles", json={"urls": [url], "force": True})
+        assert posted.json()["articles"][0]["status"] == "queued"
+        fields = await wait_for_status(redis, key, {"indexed", "skipped", "failed"})
+        view = (await api.get(f"/v1/articles/{ident}")).json()
+    assert fields["status"] == "indexed"
+    assert view["status"] == "indexed"
+    assert view["refetch"] == reason
+    first, second = (r for r in hostile.state.requests if r.path == f"/{path}")
     assert "If-None-Match" not in first.headers
-    assert second.headers["If-None-Match"] == '"v1"'
-    assert second.headers["If-Modified-Since"] == "Mon, 04 Mar 2019 10:00:00 GMT"
+    if path == "versioned":
+        assert second.headers["If-None-Match"] == '"v1"'
+        assert second.headers["If-Modified-Since"] == "Mon, 04 Mar 2019 10:00:00 GMT"
     assert await redis.xlen(FETCH.writes) == 1
 
 
-async def test_forced_refetch_of_the_same_content_does_not_flow_downstream(
-    redis: Redis, settings: Settings, hostile: HostileServer
+@pytest.mark.parametrize("outcome", [ArticleStatus.SKIPPED, ArticleStatus.FAILED])
+async def test_forced_refetch_after_a_run_that_did_not_end_indexed_flows_downstream(
+    redis: Redis, settings: Settings, hostile: HostileServer, outcome: ArticleStatus
 ) -> None:
-    url = hostile.url("article")  # no validators: only the content hash can tell
-    key = article_key(article_id(url))
-    async with running(_runner(settings)):
+    """Forcing is how a user retries an article a later stage gave up on, even when the
+    page itself is as it was: it is fetched plainly and passed on again."""
+    url = hostile.url("versioned")
+    ident = article_id(url)
+    key = article_key(ident)
+    async with running(_runner(settings)), api_client(settings) as api:
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, key, {"fetched"})
-        await StatusStore(redis).submit(article_id(url), url, replace=True)
-        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
-        fields = await wait_for_status(redis, key, {"skipped"})
-    assert "unchanged since the last fetch (same content)" in fields["reason"]
-    assert hostile.state.count("/article") == 2
-    assert await redis.xlen(FETCH.writes) == 1
+        await StatusStore(redis).advance(ident, outcome, reason="as a later stage said")
+        await api.post("/v1/articles", json={"urls": [url], "force": True})
+        await wait_for_entries(redis, FETCH.writes, 2)
+        fields = await wait_for_status(redis, key, {"fetched"})
+    assert "refetch" not in fields
+    assert all("If-None-Match" not in r.headers for r in hostile.state.requests)
 
 
 async def test_forced_refetch_of_an_unchanged_page_leaves_a_recorded_status_alone(
@@ -109,6 +130,30 @@ async def test_forced_refetch_of_an_unchanged_page_leaves_a_recorded_status_alon
         await _wait_until_handled(redis, hostile, "/article", 2)
         assert text_fields(await redis.hgetall(key))["status"] == "fetched"
     assert await redis.xlen(FETCH.writes) == 1
+
+
+async def test_a_crash_before_the_new_page_is_passed_on_does_not_make_it_look_unchanged(
+    redis: Redis, settings: Settings, hostile: HostileServer
+) -> None:
+    """A plain `XADD … force 1` of a page that has changed; the delivery does its work and
+    the process dies before publishing. The redelivery is a new submission (a plain entry
+    carries no time of its own) and finds the same new page: it must still pass it on."""
+    url = hostile.url("edition?last=2")
+    ident = article_id(url)
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url})
+        await wait_for_status(redis, article_key(ident), {"fetched"})
+    await redis.delete(fetch_lease_key(ident))  # as it lapses after a while
+    crashed = _runner(settings)
+    async with crashed.lifespan():  # the stage's work, cut off where it would publish
+        event = parse_ingest_entry({"url": url, "force": "1"})
+        assert await crashed.handler.handle(event, crashed.ctx) is not None
+    await redis.delete(fetch_lease_key(ident))  # the dead process's lease lapses
+    async with running(_runner(settings)):
+        await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
+        first, second = await wait_for_entries(redis, FETCH.writes, 2)
+    assert hostile.state.count("/edition?last=2") == 3
+    assert decode_event(first)[0]["content_hash"] != decode_event(second)[0]["content_hash"]
 
 
 async def _wait_until_handled(
@@ -190,13 +235,14 @@ async def test_one_delivery_is_bounded_waits_included(
         [hostile.host_port],
         fetch_delivery_timeout=1.0,
         fetch_retries=5,
+        fetch_host_wait=5.0,  # the wait in place is what the delivery's bound cuts short
     )
-    url = hostile.url("busy?n=100&after=2")
+    url = hostile.url("busy?after=2&n=100")
     async with running(_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
     assert fields["error_reason"].endswith("(gave up after 2 attempts)")
     # Unbounded, each delivery would have asked six times, two seconds apart.
-    assert hostile.state.count("/busy?n=100&after=2") <= 4
+    assert hostile.state.count("/busy?after=2&n=100") <= 4
     dead = [text_fields(d) for d in await wait_for_entries(redis, FETCH.dead_letters, 1)]
     assert dead[0]["attempts"] == "2"

@@ -33,12 +33,56 @@ def test_canonical_url_normalises_scheme_host_port_fragment_and_path(
     assert canonical_url(url) == expected
 
 
-def test_tracking_parameters_are_removed_and_others_kept_in_order() -> None:
+def test_tracking_parameters_are_removed_and_the_others_sorted_by_name() -> None:
     url = (
         "https://www.example.com/world/story?b=2&utm_source=tw&a=1&fbclid=IwAR0"
         "&UTM_Medium=social&gclid=xyz&page=3"
     )
-    assert canonical_url(url) == "https://www.example.com/world/story?b=2&a=1&page=3"
+    assert canonical_url(url) == "https://www.example.com/world/story?a=1&b=2&page=3"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # Dot segments (RFC 3986, 5.2.4); empty segments are kept.
+        ("http://example.com/a/./b", "http://example.com/a/b"),
+        ("http://example.com/a/b/../c", "http://example.com/a/c"),
+        ("http://example.com/a/b/..", "http://example.com/a/"),
+        ("http://example.com/a/.", "http://example.com/a/"),
+        ("http://example.com/../../a", "http://example.com/a"),
+        ("http://example.com/a/%2e%2E/b", "http://example.com/b"),
+        ("http://example.com/a//b", "http://example.com/a//b"),
+        ("http://example.com/a/", "http://example.com/a/"),
+        ("http://example.com/a..b/.c", "http://example.com/a..b/.c"),
+        # Percent-escapes: one case, unreserved characters decoded, reserved kept encoded.
+        ("http://example.com/%7euser/%41%2d%5F", "http://example.com/~user/A-_"),
+        ("http://example.com/a%2fb%3ac", "http://example.com/a%2Fb%3Ac"),
+        ("http://example.com/caf%c3%a9", "http://example.com/caf%C3%A9"),
+        ("http://example.com/café", "http://example.com/caf%C3%A9"),
+        ("http://example.com/a%20b", "http://example.com/a%20b"),
+        ("http://example.com/100%", "http://example.com/100%"),
+        ("http://example.com/?q=%e9&x=%7e", "http://example.com/?q=%E9&x=~"),
+        ("http://example.com/?q=caf%C3%A9", "http://example.com/?q=caf%C3%A9"),
+        ("http://example.com/?q=café", "http://example.com/?q=caf%C3%A9"),
+        # Reserved characters in the query keep their meaning.
+        ("http://example.com/?q=a%26b%3Dc", "http://example.com/?q=a%26b%3Dc"),
+        ("http://example.com/?q=a%2Bb&r=a+b", "http://example.com/?q=a%2Bb&r=a+b"),
+        ("http://example.com/?q=a=b", "http://example.com/?q=a=b"),
+        # Parameters sorted by name; one name's values keep their order.
+        ("http://example.com/?b=1&a=2&c=3", "http://example.com/?a=2&b=1&c=3"),
+        ("http://example.com/?id=2&id=1&a=0", "http://example.com/?a=0&id=2&id=1"),
+        ("http://example.com/?B=1&a=2", "http://example.com/?B=1&a=2"),
+        # Empty query, trailing `?`, empty parameters; a name without `=` stays so.
+        ("http://example.com/a?", "http://example.com/a"),
+        ("http://example.com?", "http://example.com/"),
+        ("http://example.com/a?&&b=1&", "http://example.com/a?b=1"),
+        ("http://example.com/a?flag&b=", "http://example.com/a?b=&flag"),
+        # Path case and the trailing slash change meaning: kept.
+        ("http://example.com/News/", "http://example.com/News/"),
+    ],
+)
+def test_path_and_query_are_spelled_one_way(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
 
 
 def test_query_of_only_tracking_parameters_leaves_no_question_mark() -> None:
@@ -68,6 +112,8 @@ def test_idn_host_is_given_in_punycode(url: str, expected: str) -> None:
         "https://пример.рф/статья?q=a%20b",
         "http://example.com?a",
         "https://example.com:8443/p?x=%2B&y=",
+        "http://example.com/a/./b/../%7ec?z=1&a=%e9&a=2&&",
+        "http://example.com/caf%c3%a9/é?q=é",
     ],
 )
 def test_canonical_url_is_idempotent(url: str) -> None:
@@ -94,6 +140,8 @@ def test_canonical_url_is_idempotent(url: str) -> None:
         ("http://user@host/", "credentials"),
         ("http://example.com:99999/", "malformed"),
         ("http://example.com:port/", "malformed"),
+        ("http://example.com/\ud800", "not valid text"),
+        ("http://example.com/?q=\udcff", "not valid text"),
     ],
 )
 def test_invalid_url_names_the_problem(url: str, reason_part: str) -> None:
@@ -125,6 +173,8 @@ def test_article_id_is_stable_for_spellings_of_one_url() -> None:
         "http://example.com/a",
         "HTTP://EXAMPLE.com:80/a#top",
         "http://example.com/a?utm_source=newsletter",
+        "http://example.com/b/../a?",
+        "http://example.com/%61",
     ]
     ids = {article_id(canonical_url(url)) for url in spellings}
     assert len(ids) == 1
@@ -141,6 +191,11 @@ def test_article_id_is_stable_for_spellings_of_one_url() -> None:
         ("http://example.com/a", "http://example.com:8080/a"),
         ("http://example.com/a?id=1", "http://example.com/a?id=2"),
         ("http://example.com/A", "http://example.com/a"),
+        ("http://example.com/a/b", "http://example.com/a%2Fb"),
+        ("http://example.com/?q=a%26b", "http://example.com/?q=a&b"),
+        ("http://example.com/?q=a%2Bb", "http://example.com/?q=a+b"),
+        ("http://example.com/?id=1&id=2", "http://example.com/?id=2&id=1"),
+        ("http://example.com/a", "http://example.com/a/"),
     ],
 )
 def test_article_id_differs_for_different_urls(first: str, second: str) -> None:
