@@ -130,8 +130,10 @@ class Settings(BaseSettings):
         description="Seconds one delivery may spend on a URL, waits and retries included; "
         "past it the entry is left for a later delivery. Keep it below claim_idle_ms.",
     )
+    # With NEWSFLOW_MAX_DELIVERIES attempts, a server that keeps asking to wait (or a
+    # robots.txt that keeps failing) ends the URL `failed` within about ten minutes.
     fetch_retry_after_max: float = Field(
-        default=600.0, ge=0, description="A server's Retry-After is honoured up to this."
+        default=120.0, ge=0, description="A server's Retry-After is honoured up to this."
     )
     fetch_retries: int = Field(
         default=2,
@@ -147,7 +149,7 @@ class Settings(BaseSettings):
         default=24 * 3600, ge=1, description="Seconds a fetched robots.txt is cached in Redis."
     )
     fetch_robots_error_ttl: int = Field(
-        default=600,
+        default=120,
         ge=1,
         description="Seconds a host whose robots.txt failed (5xx, unreachable) stays disallowed.",
     )
