@@ -209,6 +209,14 @@ class Settings(BaseSettings):
             "days after recording them, and an alias this long after its last use."
         ),
     )
+    extract_math_threads: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Threads the extract stage's numeric library (BLAS) may use. The stage scales by "
+            "processes; more threads per process mostly spin on a busy machine."
+        ),
+    )
 
     @field_validator("fetch_allow", mode="before")
     @classmethod

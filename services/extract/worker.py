@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from faststream import FastStream
+from threadpoolctl import threadpool_limits
 
 from services.extract.analysis import analyse
 from services.extract.entities import load_model
@@ -31,6 +32,9 @@ class ExtractHandler(BaseStageHandler[ArticleCleaned]):
         self._linker: ArticleLinker | None = None
 
     async def start(self, ctx: StageContext) -> None:
+        # OpenBLAS starts a thread per core by default; beside the other stages' processes
+        # they mostly spin (about a quarter more CPU per article, benchmarks/extract.py).
+        threadpool_limits(limits=ctx.settings.extract_math_threads, user_api="blas")
         self._nlp = await asyncio.to_thread(load_model)
         self._linker = ArticleLinker(ctx.redis, ctx.settings)
 

@@ -14,6 +14,7 @@ from faststream.redis import RedisBroker
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from services.clean.extraction import extract_article
 from services.extract.worker import ExtractHandler
@@ -125,3 +126,14 @@ async def test_the_extract_span_names_the_story_and_the_original_a_copy_copies(
     assert "newsflow.duplicate_of" not in passed[original.article_id]
     assert passed["copy"]["newsflow.story_id"] == original.article_id
     assert passed["copy"]["newsflow.duplicate_of"] == original.article_id
+
+
+async def test_the_stage_keeps_its_numeric_library_to_the_set_threads(
+    redis: Redis, settings: Settings
+) -> None:
+    """OpenBLAS would start a thread per core; the stage scales by processes instead."""
+    with threadpool_limits(limits=None):  # restores this process's limits afterwards
+        async with running(StageRunner(EXTRACT, settings, ExtractHandler())):
+            blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas, "numpy's BLAS should be loaded by the extract stage"
+        assert {pool["num_threads"] for pool in blas} == {settings.extract_math_threads}
