@@ -29,6 +29,7 @@ from faststream.redis.parser.binary import BinaryMessageFormatV1
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from redis.exceptions import RedisError
 
+from services.fetch.politeness import SERVER_NOW_MS
 from shared.streams import INGEST, PARKED, PARKED_ENTRIES, fetch_attempts_key, parked_host_key
 
 if TYPE_CHECKING:
@@ -38,16 +39,11 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("newsflow.fetch")
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
 # KEYS[1] parked set; KEYS[2] parked entries; KEYS[3] the host's last due time.
 # ARGV[1] name; ARGV[2] ingest entry; ARGV[3] least wait ms; ARGV[4] host interval ms.
 # Returns ms until the URL is due.
 _PARK = (
-    _NOW
+    SERVER_NOW_MS
     + """
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')
 local due = math.max(now + tonumber(ARGV[3]), last + tonumber(ARGV[4]))
@@ -60,7 +56,7 @@ return due - now
 
 # KEYS[1] parked set; KEYS[2] parked entries; KEYS[3] the ingest stream; ARGV[1] most to move.
 _MOVE = (
-    _NOW
+    SERVER_NOW_MS
     + """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 for _, name in ipairs(due) do

@@ -28,7 +28,8 @@ from shared.streams import host_slot_key
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-_NOW = """
+# The Redis server's clock in ms, as `now`, for scripts that share one schedule.
+SERVER_NOW_MS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
@@ -37,7 +38,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # Returns {1, 0} when granted, {0, ms until free} when waiting for the interval, {0, -1}
 # while another request to the host is in flight.
 _TAKE = (
-    _NOW
+    SERVER_NOW_MS
     + """
 local holder_until = tonumber(redis.call('HGET', KEYS[1], 'holder_until') or '0')
 if now < holder_until then return {0, -1} end
@@ -52,7 +53,7 @@ return {1, 0}
 
 # KEYS[1] host hash; ARGV[1] token; ARGV[2] interval ms. Only the holder releases.
 _RELEASE = (
-    _NOW
+    SERVER_NOW_MS
     + """
 if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[1] then return 0 end
 local free = math.max(tonumber(redis.call('HGET', KEYS[1], 'free') or '0'), now + tonumber(ARGV[2]))
@@ -65,7 +66,7 @@ return 1
 
 # KEYS[1] host hash; ARGV[1] ms from now before the host may be asked again (Retry-After).
 _DEFER = (
-    _NOW
+    SERVER_NOW_MS
     + """
 local free = math.max(tonumber(redis.call('HGET', KEYS[1], 'free') or '0'), now + tonumber(ARGV[1]))
 redis.call('HSET', KEYS[1], 'free', free)

@@ -15,7 +15,16 @@ from services.fetch.fetcher import FetchedPage, NotModified, Validators, fetch_p
 from services.fetch.politeness import HostSlots
 from services.fetch.robots import Robots
 from services.fetch.transport import build_client
+from services.fetch.worker import create_handler
+from shared.schemas import UrlSubmitted
 from shared.settings import Settings
+from shared.streams import FETCH
+from shared.worker import StageRunner
+
+
+def fetch_runner(settings: Settings) -> StageRunner[UrlSubmitted]:
+    """The fetch stage as it runs in a worker, with these settings."""
+    return StageRunner(FETCH, settings, create_handler(settings))
 
 
 def fetch_settings(redis_url: str, data_dir: Path, allow: list[str], **overrides: Any) -> Settings:

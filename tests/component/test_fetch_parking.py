@@ -14,15 +14,12 @@ from redis.asyncio import Redis
 
 from services.api.views import article_view
 from services.fetch.parking import ParkingLot
-from services.fetch.worker import create_handler
 from shared.dead import stream_stats
 from shared.retention import pipeline_backlog
 from shared.schemas import UrlSubmitted
-from shared.settings import Settings
 from shared.streams import FETCH, PARKED, article_key
 from shared.urls import article_id
-from shared.worker import StageRunner
-from tests.component.fetch_helpers import fetch_settings
+from tests.component.fetch_helpers import fetch_runner, fetch_settings
 from tests.component.helpers import (
     decode_event,
     running,
@@ -33,10 +30,6 @@ from tests.component.helpers import (
 from tests.hostile import HostileServer, hostile_server
 
 pytestmark = pytest.mark.component
-
-
-def _runner(settings: Settings) -> StageRunner[UrlSubmitted]:
-    return StageRunner(FETCH, settings, create_handler(settings))
 
 
 def _event(url: str) -> UrlSubmitted:
@@ -67,7 +60,7 @@ async def test_a_large_batch_of_one_host_is_all_fetched_and_holds_up_no_other_ho
         quiet = [other.url(f"article?n={i}") for i in range(5)]
         for url in busy + quiet:
             await redis.xadd(FETCH.reads, {"url": url})
-        async with running(_runner(settings)):
+        async with running(fetch_runner(settings)):
             for url in busy + quiet:
                 await wait_for_status(redis, article_key(article_id(url)), {"fetched"}, timeout=30)
         quiet_done = _arrivals(other, "/article")[-1]
@@ -95,7 +88,7 @@ async def test_a_retry_after_longer_than_the_claim_idle_time_is_honoured_and_fet
     )
     url = hostile.url("busy?after=2&code=503&n=1")
     key = article_key(article_id(url))
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         while not await redis.zcard(PARKED):
             await asyncio.sleep(0.02)
@@ -127,7 +120,7 @@ async def test_a_server_that_never_stops_asking_to_wait_ends_failed(
         fetch_host_wait=0.5,
     )
     url = hostile.url("busy?after=1&n=100")
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
     assert fields["error_reason"] == (
@@ -189,7 +182,7 @@ async def test_a_url_parked_before_a_crash_is_fetched_once(
     url = hostile.url("article")
     await ParkingLot(redis).park(_event(url), host="127.0.0.1", wait=60, interval=1)
     await redis.xadd(FETCH.reads, {"url": url})
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await wait_for_status(redis, article_key(article_id(url)), {"fetched"})
     assert await redis.zcard(PARKED) == 0
     assert await redis.xlen(FETCH.writes) == 1
@@ -215,7 +208,7 @@ async def test_a_batch_whose_pages_all_redirect_within_their_host_is_fetched_onc
     ]
     for url in urls:
         await redis.xadd(FETCH.reads, {"url": url})
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         for url in urls:
             await wait_for_status(redis, article_key(article_id(url)), {"fetched"}, timeout=30)
     assert len(_arrivals(hostile, "/redirect")) == 20

@@ -9,14 +9,12 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from services.fetch.worker import create_handler, parse_ingest_entry
-from shared.schemas import UrlSubmitted
+from services.fetch.worker import parse_ingest_entry
 from shared.settings import Settings
 from shared.status import ArticleStatus, StatusStore
 from shared.streams import FETCH, article_key, fetch_lease_key
 from shared.urls import article_id, canonical_url
-from shared.worker import StageRunner
-from tests.component.fetch_helpers import fetch_settings
+from tests.component.fetch_helpers import fetch_runner, fetch_settings
 from tests.component.helpers import (
     api_client,
     decode_event,
@@ -35,10 +33,6 @@ def settings(redis_server: str, tmp_path: Path, hostile: HostileServer) -> Setti
     return fetch_settings(redis_server, tmp_path, [hostile.host_port])
 
 
-def _runner(settings: Settings) -> StageRunner[UrlSubmitted]:
-    return StageRunner(FETCH, settings, create_handler(settings))
-
-
 async def test_spellings_of_one_article_are_fetched_once(
     redis: Redis, settings: Settings, hostile: HostileServer
 ) -> None:
@@ -51,7 +45,7 @@ async def test_spellings_of_one_article_are_fetched_once(
         base + "?fbclid=abc",
     ]
     assert len({canonical_url(s) for s in spellings}) == 1
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         for url in spellings:
             await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_entries(redis, FETCH.writes, 1)
@@ -78,7 +72,7 @@ async def test_forced_refetch_through_the_api_of_an_unchanged_page_leaves_it_ind
     url = hostile.url(path)
     ident = article_id(url)
     key = article_key(ident)
-    async with running(_runner(settings)), api_client(settings) as api:
+    async with running(fetch_runner(settings)), api_client(settings) as api:
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, key, {"fetched"})
         await StatusStore(redis).advance(ident, ArticleStatus.INDEXED)  # as the index stage does
@@ -106,7 +100,7 @@ async def test_forced_refetch_after_a_run_that_did_not_end_indexed_flows_downstr
     url = hostile.url("versioned")
     ident = article_id(url)
     key = article_key(ident)
-    async with running(_runner(settings)), api_client(settings) as api:
+    async with running(fetch_runner(settings)), api_client(settings) as api:
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, key, {"fetched"})
         await StatusStore(redis).advance(ident, outcome, reason="as a later stage said")
@@ -123,7 +117,7 @@ async def test_forced_refetch_of_an_unchanged_page_leaves_a_recorded_status_alon
     """A plain `XADD ... force 1` does not reset the status: `fetched` (or `indexed`) stays."""
     url = hostile.url("article")
     key = article_key(article_id(url))
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, key, {"fetched"})
         await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
@@ -140,16 +134,16 @@ async def test_a_crash_before_the_new_page_is_passed_on_does_not_make_it_look_un
     carries no time of its own) and finds the same new page: it must still pass it on."""
     url = hostile.url("edition?last=2")
     ident = article_id(url)
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, article_key(ident), {"fetched"})
     await redis.delete(fetch_lease_key(ident))  # as it lapses after a while
-    crashed = _runner(settings)
+    crashed = fetch_runner(settings)
     async with crashed.lifespan():  # the stage's work, cut off where it would publish
         event = parse_ingest_entry({"url": url, "force": "1"})
         assert await crashed.handler.handle(event, crashed.ctx) is not None
     await redis.delete(fetch_lease_key(ident))  # the dead process's lease lapses
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url, "force": "1"})
         first, second = await wait_for_entries(redis, FETCH.writes, 2)
     assert hostile.state.count("/edition?last=2") == 3
@@ -175,7 +169,7 @@ async def test_robots_disallow_ends_the_article_failed_with_the_reason(
 ) -> None:
     hostile.state.robots = (200, "User-agent: *\nDisallow: /private\n")
     url = hostile.url("private/story")
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
     assert fields["error_reason"] == "robots.txt disallows /private/story for newsflow"
@@ -198,7 +192,7 @@ async def test_hostile_pages_end_with_a_reason_a_user_understands(
     redis: Redis, settings: Settings, hostile: HostileServer, path: str, status: str, reason: str
 ) -> None:
     url = hostile.url(path)
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {status})
     assert (fields.get("error_reason") or fields.get("reason")) == reason
@@ -218,7 +212,7 @@ async def test_a_retry_hint_brings_the_redelivery_forward(
         max_deliveries=5,
     )
     url = hostile.url("flaky?n=2")
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, article_key(article_id(url)), {"fetched"}, timeout=10)
     assert hostile.state.count("/flaky?n=2") == 3
@@ -238,7 +232,7 @@ async def test_one_delivery_is_bounded_waits_included(
         fetch_host_wait=5.0,  # the wait in place is what the delivery's bound cuts short
     )
     url = hostile.url("busy?after=2&n=100")
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {"failed"})
     assert fields["error_reason"].endswith("(gave up after 2 attempts)")

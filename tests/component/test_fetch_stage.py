@@ -5,13 +5,11 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from services.fetch.worker import create_handler
 from shared.pages import load_html
-from shared.schemas import UrlSubmitted
 from shared.settings import Settings
 from shared.streams import FETCH, article_key
 from shared.urls import article_id, canonical_url
-from shared.worker import StageRunner
+from tests.component.fetch_helpers import fetch_runner
 from tests.component.helpers import (
     decode_event,
     running,
@@ -24,17 +22,13 @@ from tests.conftest import PageServer
 pytestmark = pytest.mark.component
 
 
-def _runner(settings: Settings) -> StageRunner[UrlSubmitted]:
-    return StageRunner(FETCH, settings, create_handler(settings))
-
-
 async def test_plain_xadd_is_fetched_and_stored_once(
     redis: Redis, settings: Settings, page_server: PageServer
 ) -> None:
     url = page_server.url("tass-2019-lavrov-rovaniemi.html")
     # Added before the stage starts: the group must be created at 0 to see it.
     await redis.xadd(FETCH.reads, {"url": url})
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         (entry,) = await wait_for_entries(redis, FETCH.writes, 1)
     body, headers = decode_event(entry)
     assert body["article_id"] == article_id(canonical_url(url))
@@ -54,7 +48,7 @@ async def test_same_url_twice_is_fetched_once(
     redis: Redis, settings: Settings, page_server: PageServer
 ) -> None:
     url = page_server.url("eirns-2019-lavrov-pompeo-finland.html")
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_entries(redis, FETCH.writes, 1)
         await redis.xadd(FETCH.reads, {"url": url + "#comments"})
@@ -74,7 +68,7 @@ async def test_unfetchable_pages_end_with_a_reason(
     redis: Redis, settings: Settings, page_server: PageServer, path: str, status: str, reason: str
 ) -> None:
     url = page_server.url(path)
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {status})
     assert reason in (fields.get("error_reason") or fields.get("reason") or "")
@@ -90,7 +84,7 @@ async def test_internal_addresses_are_refused_on_every_hop(
     canary = "127.0.0.1:9"
     direct = "http://127.0.0.2:8080/admin"
     via_redirect = page_server.url(f"redirect?to=http://{canary}/secret")
-    async with running(_runner(settings)):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": direct})
         await redis.xadd(FETCH.reads, {"url": via_redirect})
         for url in (direct, via_redirect):
