@@ -17,6 +17,7 @@ from services.fetch.parking import ParkingLot
 from shared.dead import stream_stats
 from shared.retention import pipeline_backlog
 from shared.schemas import UrlSubmitted
+from shared.settings import Settings
 from shared.streams import FETCH, PARKED, article_key
 from shared.urls import article_id
 from tests.component.fetch_helpers import fetch_runner, fetch_settings
@@ -74,10 +75,9 @@ async def test_a_large_batch_of_one_host_is_all_fetched_and_holds_up_no_other_ho
     assert sum(1 for t in busy_times if t <= quiet_done) < 20
 
 
-async def test_a_retry_after_longer_than_the_claim_idle_time_is_honoured_and_fetched(
-    redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
-) -> None:
-    settings = fetch_settings(
+def _short_waits(redis_server: str, tmp_path: Path, hostile: HostileServer) -> Settings:
+    """Waits a server asks for outlast a delivery's own (0.5 s) and the claim idle time."""
+    return fetch_settings(
         redis_server,
         tmp_path,
         [hostile.host_port],
@@ -86,6 +86,12 @@ async def test_a_retry_after_longer_than_the_claim_idle_time_is_honoured_and_fet
         fetch_max_wait=0.5,
         fetch_host_wait=0.5,
     )
+
+
+async def test_a_retry_after_longer_than_the_claim_idle_time_is_honoured_and_fetched(
+    redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
+) -> None:
+    settings = _short_waits(redis_server, tmp_path, hostile)
     url = hostile.url("busy?after=2&code=503&n=1")
     key = article_key(article_id(url))
     async with running(fetch_runner(settings)):
@@ -110,15 +116,7 @@ async def test_a_retry_after_longer_than_the_claim_idle_time_is_honoured_and_fet
 async def test_a_server_that_never_stops_asking_to_wait_ends_failed(
     redis: Redis, redis_server: str, tmp_path: Path, hostile: HostileServer
 ) -> None:
-    settings = fetch_settings(
-        redis_server,
-        tmp_path,
-        [hostile.host_port],
-        claim_idle_ms=1000,
-        max_deliveries=2,
-        fetch_max_wait=0.5,
-        fetch_host_wait=0.5,
-    )
+    settings = _short_waits(redis_server, tmp_path, hostile)
     url = hostile.url("busy?after=1&n=100")
     async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
