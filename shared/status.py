@@ -19,6 +19,7 @@ from shared.streams import article_key
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
 
 
 class ArticleStatus(StrEnum):
@@ -109,6 +110,17 @@ def _pairs(fields: dict[str, Any]) -> list[str]:
     return flat
 
 
+def _advance_args(
+    status: ArticleStatus, stage: str | None, elapsed_ms: float | None, fields: dict[str, Any]
+) -> list[str]:
+    """The status script's arguments: rank, status, the stage's timing, the other fields."""
+    timings: dict[str, Any] = {}
+    if stage is not None and elapsed_ms is not None:
+        timings[f"{stage}_ms"] = round(elapsed_ms, 1)
+    values = _pairs({"updated_at": time.time(), **fields})
+    return [str(status.rank), status.value, str(len(timings)), *_pairs(timings), *values]
+
+
 class StatusStore:
     """Reads and moves article statuses. Safe to share across tasks and replicas."""
 
@@ -160,11 +172,7 @@ class StatusStore:
 
         Returns False when the status did not move (it was already there or beyond).
         """
-        timings: dict[str, Any] = {}
-        if stage is not None and elapsed_ms is not None:
-            timings[f"{stage}_ms"] = round(elapsed_ms, 1)
-        values = _pairs({"updated_at": time.time(), **fields})
-        args = [str(status.rank), status.value, str(len(timings)), *_pairs(timings), *values]
+        args = _advance_args(status, stage, elapsed_ms, fields)
         if ack is None:
             moved = await self._advance(keys=[article_key(article_id)], args=args)
         else:
@@ -172,6 +180,34 @@ class StatusStore:
                 keys=[article_key(article_id), ack.stream], args=[ack.group, ack.entry_id, *args]
             )
         return bool(moved)
+
+    def advance_in(
+        self,
+        pipe: Pipeline,
+        article_id: str,
+        status: ArticleStatus,
+        ack: StreamEntry,
+        *,
+        stage: str,
+        elapsed_ms: float,
+        **fields: Any,
+    ) -> None:
+        """`advance` with `ack`, queued on `pipe`: it lands with whatever else the pipeline
+        carries (a stage's published event), in one round trip.
+
+        Sent as EVAL with the script's text rather than by its hash: a pipeline would first
+        ask the server whether the script is loaded, a round trip of its own.
+        """
+        args = _advance_args(status, stage, elapsed_ms, fields)
+        pipe.eval(
+            _ADVANCE_AND_ACK,
+            2,
+            article_key(article_id),
+            ack.stream,
+            ack.group,
+            ack.entry_id,
+            *args,
+        )
 
     async def get(self, article_id: str) -> dict[str, str] | None:
         raw = await self._redis.hgetall(article_key(article_id))

@@ -7,7 +7,8 @@ is done. This module owns delivery:
 - a reader (XREADGROUP, `max_records` set) and a reclaimer (XAUTOCLAIM of entries idle
   longer than `claim_idle_ms`) share one handler; on a quiet stream both look rarely
   (`READ_BLOCK_MS`, `reclaim_interval_ms`), so an idle stage costs next to no CPU;
-- the next event is published from inside the handler, so its trace continues this one;
+- the next event is published from inside the handler, so its trace continues this one,
+  in one transaction with the status move and the acknowledgement (one round trip);
 - `RetryableError` and unexpected errors leave the entry pending (the reclaimer retries it)
   until `max_deliveries`, then it is dead-lettered; each attempt logs one warning line;
 - `PermanentError` dead-letters at once; `NotAnArticle` ends the article `skipped`;
@@ -302,19 +303,8 @@ class StageRunner(Generic[EventT]):
                 span.set_attribute(ATTR_OUTCOME, "dropped")
                 await msg.ack()
                 return
-            # Publish before the status moves: a crash in between re-runs this entry and
-            # publishes twice (downstream is idempotent), never leaves the article stuck.
-            await self._pass_on(outcome)
             elapsed_ms = (time.perf_counter() - started) * 1000
-            # The status moves and the entry is acknowledged in one step (one round trip).
-            await ctx.status.advance(
-                event.article_id,  # type: ignore[attr-defined]
-                self.handler.done,
-                stage=self.stage.name,
-                elapsed_ms=elapsed_ms,
-                ack=self._entry(msg),
-                **dict(outcome.status_fields or {}),
-            )
+            await self._pass_on(outcome, event.article_id, elapsed_ms, msg)  # type: ignore[attr-defined]
             span.set_attribute(ATTR_OUTCOME, "passed")
             set_outcome_attributes(span, outcome.status_fields or {})
             log.info("processed", elapsed_ms=round(elapsed_ms, 1))
@@ -359,8 +349,26 @@ class StageRunner(Generic[EventT]):
             reason=reason,
         )
 
-    async def _pass_on(self, outcome: Outcome) -> None:
-        await self.broker.publish(outcome.event, stream=self.stage.writes)
+    async def _pass_on(
+        self, outcome: Outcome, article_id: str, elapsed_ms: float, msg: RedisStreamMessage
+    ) -> None:
+        """Publish the next event, move the status and acknowledge the entry as one
+        transaction: one round trip, and a crash leaves either all three or none (the entry
+        is then redelivered), never an article whose status moved with nothing published."""
+        ctx = self.ctx
+        async with ctx.redis.pipeline(transaction=True) as pipe:
+            # Through the broker, so the publish span, trace headers and metrics are FastStream's.
+            await self.broker.publish(outcome.event, stream=self.stage.writes, pipeline=pipe)
+            ctx.status.advance_in(
+                pipe,
+                article_id,
+                self.handler.done,
+                self._entry(msg),
+                stage=self.stage.name,
+                elapsed_ms=elapsed_ms,
+                **dict(outcome.status_fields or {}),
+            )
+            await pipe.execute()
         if outcome.published is not None:
             await outcome.published()
 
