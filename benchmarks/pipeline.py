@@ -1,7 +1,8 @@
 """The whole pipeline against its limit on this machine.
 
-    .venv/bin/python benchmarks/pipeline.py                      # full run
-    .venv/bin/python benchmarks/pipeline.py --articles 300 --quick  # `make bench`, a few minutes
+    .venv/bin/python benchmarks/pipeline.py   # full run: 3 rounds of 1,000 articles
+    .venv/bin/python benchmarks/pipeline.py --articles 300 --rounds 2 --backlog 25000 --quick
+                                              # `make bench`, a few minutes
 
 A corpus server on 127.0.0.1 serves generated article pages (and the fixture pages) under
 many host addresses (127.0.0.2, 127.0.0.3, ...), so per-host politeness does not serialise
@@ -16,7 +17,7 @@ the run. Then, in one run:
    the index stage's handler what is done together as one batch. Its articles per second
    are the ceiling here; the time a process waited for a fetched page is printed, and how
    busy the processes were (CPU over wall time).
-2. The pipeline: N URLs posted to a running `newsflow up`, with one and with two extract
+2. The pipeline: --articles URLs posted to a running `newsflow up`, with one and with two extract
    processes: articles per second end to end, CPU milliseconds per article for each stage
    (process trees, since the clean stage extracts in a child) and for Redis, peak memory per
    process, Redis memory. Before the URLs are posted, the CPU each process spends per
@@ -27,6 +28,15 @@ the run. Then, in one run:
 4. Latency from submission to `indexed` (p50, p95, p99) with URLs posted one by one at half
    the measured throughput.
 5. The backlog: --backlog URLs posted to the API with no stage running; Redis memory.
+
+The limit and each pipeline run once per round (--rounds), in reverse order every other
+round: the speed of a shared machine drifts by a tenth or more over minutes, and a limit
+measured only before the pipeline would carry that drift into the ratio. Each round gives a
+ratio pipeline / limit; the report gives every round's and the medians. Each pipeline is
+started once, its idle CPU measured, and left running between its runs: idle, it takes
+about 1.5% of two cores from whatever is measured meanwhile (stopping it instead makes its
+Redis clients time out when it resumes). A run ends when its last article's status was
+written. The latency runs and peak memory come after the rounds.
 
 Results go to a JSON file and a PNG plot (throughput over time, latency distribution) in
 --out; the ratios are printed last: CPU per article limit / pipeline, and articles per
@@ -45,13 +55,14 @@ import multiprocessing
 import os
 import queue
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -344,17 +355,17 @@ def _tree_cpu_seconds() -> float:
 
 
 def run_limit(
-    corpus: Corpus, articles: int, processes: int, work: Path, allow: str
+    corpus: Corpus, articles: int, processes: int, work: Path, allow: str, *, tag: str
 ) -> dict[str, Any]:
     port = free_port()
     server = start_valkey(work / "limit-redis", port)
     try:
-        urls = corpus.urls(articles, "limit")
+        urls = corpus.urls(articles, tag)
         jobs = []
         for n in range(processes):
             env = {
                 "NEWSFLOW_REDIS_URL": f"redis://127.0.0.1:{port}/0",
-                "NEWSFLOW_DATA_DIR": str(work / f"limit-{n}"),
+                "NEWSFLOW_DATA_DIR": str(work / f"limit-data-{n}"),
                 "NEWSFLOW_FETCH_ALLOW": allow,
                 "NEWSFLOW_LOG_LEVEL": "warning",
             }
@@ -511,9 +522,10 @@ class Pipeline:
 def _wait_done(pipeline: Pipeline, ids: list[str], timeout: float) -> list[tuple[float, int]]:
     """Poll until every article is terminal; returns (seconds, indexed so far) samples."""
     started = time.monotonic()
+    indexed_before = int(pipeline.redis.xlen(INDEXED))
     samples = []
     while True:
-        indexed = int(pipeline.redis.xlen(INDEXED))
+        indexed = int(pipeline.redis.xlen(INDEXED)) - indexed_before
         samples.append((time.monotonic() - started, indexed))
         states = pipeline.statuses(ids)
         if all(s.get(b"status") in TERMINAL for s in states):
@@ -523,53 +535,71 @@ def _wait_done(pipeline: Pipeline, ids: list[str], timeout: float) -> list[tuple
         time.sleep(0.5)
 
 
-def run_pipeline(
-    corpus: Corpus, articles: int, extract: int, work: Path, allow: str
-) -> dict[str, Any]:
+def _finished_at(states: list[dict[bytes, bytes]]) -> float:
+    """When the last article reached its end, by the time its last stage recorded: exact,
+    where the polling that noticed it is up to half a second late."""
+    return max(float(s.get(b"updated_at", 0)) for s in states)
+
+
+def start_pipeline(work: Path, allow: str, extract: int) -> tuple[Pipeline, dict[str, float]]:
+    """`newsflow up` with `extract` extract processes, and its idle CPU per role."""
     pipeline = Pipeline(work, allow, extract)
-    try:
-        processes = pipeline.processes()
-        idle = _idle_cpu(processes)
-        cpu_before = {pid: _cpu_seconds(pid) for pid in processes}
-        memory_before = int(pipeline.redis.info("memory")["used_memory"])
-        urls = corpus.urls(articles, f"pipeline-{extract}")
-        started = time.monotonic()
-        ids: list[str] = []
-        for first in range(0, len(urls), 200):
-            ids += pipeline.submit(urls[first : first + 200])
-        samples = _wait_done(pipeline, ids, timeout=max(600.0, articles))
-        elapsed = time.monotonic() - started
-        cpu: dict[str, float] = {}
-        peak: dict[str, float] = {}
-        for pid, role in processes.items():
-            try:
-                cpu[role] = cpu.get(role, 0.0) + _cpu_seconds(pid) - cpu_before[pid]
-                peak[role] = max(peak.get(role, 0.0), _peak_rss_mb(pid))
-            except FileNotFoundError:
-                pass  # restarted during the run: its figures are lost, the run is not
-        states = pipeline.statuses(ids)
-        outcomes: dict[str, int] = {}
-        for state in states:
-            outcome = state.get(b"status", b"?").decode()
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        info = pipeline.redis.info("memory")
-        throughput = articles / elapsed
-        latency = run_paced(pipeline, corpus, throughput / 2, extract)
-    finally:
-        pipeline.close()
+    return pipeline, _idle_cpu(pipeline.processes())
+
+
+def run_pipeline(
+    pipeline: Pipeline, corpus: Corpus, articles: int, extract: int, *, tag: str
+) -> dict[str, Any]:
+    """One throughput run: `articles` URLs posted at once to a running pipeline."""
+    processes = pipeline.processes()
+    cpu_before = {pid: _cpu_seconds(pid) for pid in processes}
+    memory_before = int(pipeline.redis.info("memory")["used_memory"])
+    urls = corpus.urls(articles, tag)
+    started = time.time()
+    ids: list[str] = []
+    for first in range(0, len(urls), 200):
+        ids += pipeline.submit(urls[first : first + 200])
+    samples = _wait_done(pipeline, ids, timeout=max(600.0, articles))
+    states = pipeline.statuses(ids)
+    elapsed = _finished_at(states) - started
+    cpu: dict[str, float] = {}
+    for pid, role in processes.items():
+        # A process restarted during the run loses its figures; the run is not lost.
+        with suppress(FileNotFoundError):
+            cpu[role] = cpu.get(role, 0.0) + _cpu_seconds(pid) - cpu_before[pid]
+    outcomes: dict[str, int] = {}
+    for state in states:
+        outcome = state.get(b"status", b"?").decode()
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return {
         "extract_processes": extract,
         "articles": articles,
         "outcomes": outcomes,
         "elapsed_s": elapsed,
-        "articles_per_s": throughput,
+        "articles_per_s": articles / elapsed,
         "cpu_ms_per_article": {role: 1000 * s / articles for role, s in sorted(cpu.items())},
-        "idle_cpu_ms_per_s": idle,
-        "peak_rss_mb": dict(sorted(peak.items())),
-        "redis_used_memory_mb": (int(info["used_memory"]) - memory_before) / 1e6,
-        "redis_peak_memory_mb": int(info["used_memory_peak"]) / 1e6,
+        "redis_used_memory_mb": (int(pipeline.redis.info("memory")["used_memory"]) - memory_before)
+        / 1e6,
         "indexed_over_time": samples,
+    }
+
+
+def finish_pipeline(
+    pipeline: Pipeline, corpus: Corpus, throughput: float, tag: str
+) -> dict[str, Any]:
+    """The latency run at half `throughput`, then peak memory per role; stops the pipeline."""
+    try:
+        latency = run_paced(pipeline, corpus, throughput / 2, tag)
+        peak: dict[str, float] = {}
+        for pid, role in pipeline.processes().items():
+            peak[role] = max(peak.get(role, 0.0), _peak_rss_mb(pid))
+        redis_peak = int(pipeline.redis.info("memory")["used_memory_peak"]) / 1e6
+    finally:
+        pipeline.close()
+    return {
         "paced": latency,
+        "peak_rss_mb": dict(sorted(peak.items())),
+        "redis_peak_memory_mb": redis_peak,
     }
 
 
@@ -586,10 +616,10 @@ def _idle_cpu(processes: dict[int, str], seconds: float = 5.0) -> dict[str, floa
     return dict(sorted(idle.items()))
 
 
-def run_paced(pipeline: Pipeline, corpus: Corpus, rate: float, extract: int) -> dict[str, Any]:
+def run_paced(pipeline: Pipeline, corpus: Corpus, rate: float, tag: str) -> dict[str, Any]:
     """Post URLs one at a time at `rate` per second; latency from submission to indexed."""
     count = max(50, int(rate * 30))
-    urls = corpus.urls(count, f"paced-{extract}")
+    urls = corpus.urls(count, tag)
     ids = []
     started = time.monotonic()
     for n, url in enumerate(urls):
@@ -711,6 +741,16 @@ def _plot(results: dict[str, Any], path: Path) -> None:
 
 def _report(results: dict[str, Any]) -> None:
     limit = results["limit"]
+    rounds = results["rounds"]
+    print("\narticles per second in each round (the order reversed every other round):")
+    for found in rounds:
+        runs = ", ".join(
+            f"{run['extract_processes']} extract {run['articles_per_s']:.1f}"
+            f" ({run['ratio']:.2f} of the limit)"
+            for run in found["pipeline"]
+        )
+        print(f"  round {found['round']}: limit {found['limit']['articles_per_s']:.1f}; {runs}")
+    print(f"\nmedians over {len(rounds)} round(s) from here on")
     print(
         f"\nlimit ({limit['processes']} processes, stage handlers in plain loops):"
         f" {limit['articles_per_s']:.1f} articles/s"
@@ -747,7 +787,7 @@ def _report(results: dict[str, Any]) -> None:
         paced = run["paced"]
         lat = paced["latency_s"]
         print(
-            f"  latency at {paced['rate_per_s']:.1f}/s (half the throughput),"
+            f"  latency at {paced['rate_per_s']:.1f}/s (half the throughput, after the rounds),"
             f" {paced['articles']} articles: p50 {1000 * lat['p50']:.0f} ms,"
             f" p95 {1000 * lat['p95']:.0f} ms, p99 {1000 * lat['p99']:.0f} ms"
         )
@@ -757,6 +797,8 @@ def _report(results: dict[str, Any]) -> None:
         f" {backlog['redis_mb']:.1f} MB in Redis ({backlog['bytes_per_url']:.0f} bytes per URL;"
         f" submitted at {backlog['submitted_per_s']:.0f} URLs/s)"
     )
+    if backlog["urls"] != 100_000:
+        print(f"  100,000 URLs at that rate: {backlog['bytes_per_url'] * 100_000 / 1e6:.1f} MB")
     best = max(results["pipeline"], key=lambda run: run["articles_per_s"])
     limit_cpu = sum(limit["cpu_ms_per_article"].values())
     pipeline_cpu = sum(best["cpu_ms_per_article"].values())
@@ -765,9 +807,14 @@ def _report(results: dict[str, Any]) -> None:
         f" {limit_cpu:.1f} / {pipeline_cpu:.1f} ms = {limit_cpu / pipeline_cpu:.2f}"
         " (the ratio throughput reaches when every core is busy with this alone)"
     )
+    ratios = ", ".join(
+        f"{run['ratio']:.2f}"
+        for found in rounds
+        for run in found["pipeline"]
+        if run["extract_processes"] == best["extract_processes"]
+    )
     print(
-        f"pipeline / limit: {best['articles_per_s']:.1f} / {limit['articles_per_s']:.1f}"
-        f" = {best['articles_per_s'] / limit['articles_per_s']:.2f}"
+        f"pipeline / limit: {best['ratio']:.2f}, the median of the rounds' {ratios}"
         f" ({best['extract_processes']} extract process(es))"
     )
 
@@ -803,9 +850,94 @@ def _corpus(hosts: int) -> Iterator[Corpus]:
         corpus.close()
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run's shape with the median of every figure over `runs`; what is not a figure
+    (samples over time, the latency run) comes from the last run that has it."""
+    merged: dict[str, Any] = {}
+    for key in dict.fromkeys(k for run in runs for k in run):
+        values = [run[key] for run in runs if run.get(key) is not None]
+        if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            middle = statistics.median(values)
+            whole = all(isinstance(v, int) for v in values) and middle == int(middle)
+            merged[key] = int(middle) if whole else middle
+        elif values and all(isinstance(v, dict) for v in values):
+            merged[key] = _median_run(values)
+        else:
+            merged[key] = values[-1] if values else None
+    return merged
+
+
+def _rounds(
+    corpus: Corpus, args: argparse.Namespace, extracts: list[int], work: Path, allow: str
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The limit and each pipeline once per round, the order reversed every other round,
+    so that a machine getting slower or faster during the run weighs on both sides alike.
+
+    Each pipeline is started once and left running, idle, between its runs; the latency run
+    and peak memory come after the last round. Returns the rounds, and per pipeline what came
+    after them."""
+    cores = os.cpu_count() or 1
+    pipelines: dict[int, Pipeline] = {}
+    idle: dict[int, dict[str, float]] = {}
+    try:
+        for extract in extracts:
+            print(f"starting newsflow up with {extract} extract process(es)", flush=True)
+            pipelines[extract], idle[extract] = start_pipeline(
+                work / f"pipeline-{extract}", allow, extract
+            )
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            order: list[int | None] = [None, *extracts]  # None: the limit
+            if number % 2 == 0:
+                order.reverse()
+            found: dict[str, Any] = {"round": number, "pipeline": []}
+            for extract in order:
+                if extract is None:
+                    print(f"round {number}: the limit", flush=True)
+                    found["limit"] = run_limit(
+                        corpus,
+                        args.articles,
+                        cores,
+                        work / f"limit-{number}",
+                        allow,
+                        tag=f"r{number}-limit",
+                    )
+                    continue
+                print(f"round {number}: the pipeline, {extract} extract process(es)", flush=True)
+                run = run_pipeline(
+                    pipelines[extract], corpus, args.articles, extract, tag=f"r{number}-{extract}"
+                )
+                run["idle_cpu_ms_per_s"] = idle[extract]
+                found["pipeline"].append(run)
+            found["pipeline"].sort(key=lambda run: run["extract_processes"])
+            for run in found["pipeline"]:
+                run["overhead_cpu_ms_per_message"] = _overhead(found["limit"], run)
+                run["ratio"] = run["articles_per_s"] / found["limit"]["articles_per_s"]
+            rounds.append(found)
+        after: dict[int, dict[str, Any]] = {}
+        for extract in extracts:
+            print(f"latency, {extract} extract process(es)", flush=True)
+            throughput = statistics.median(
+                run["articles_per_s"]
+                for found in rounds
+                for run in found["pipeline"]
+                if run["extract_processes"] == extract
+            )
+            after[extract] = finish_pipeline(
+                pipelines.pop(extract), corpus, throughput, f"paced-{extract}"
+            )
+    finally:
+        for pipeline in pipelines.values():
+            pipeline.close()
+    return rounds, after
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, default=2000, help="URLs per pipeline run")
+    parser.add_argument("--articles", type=int, default=1000, help="URLs per run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of the limit and of each pipeline, alternated"
+    )
     parser.add_argument("--hosts", type=int, default=32, help="host addresses of the corpus")
     parser.add_argument("--backlog", type=int, default=100_000, help="URLs for the backlog run")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
@@ -815,24 +947,32 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
+    extracts = [2] if args.quick else [1, 2]
     with (
         tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp,
         _corpus(args.hosts) as corpus,
     ):
         work = Path(tmp)
         allow = ",".join(corpus.origins)
-        print(f"corpus: {args.hosts} hosts; {cores} cores; {args.articles} articles per run")
-        results: dict[str, Any] = {
-            "machine": {"cores": cores, "python": sys.version.split()[0]},
-            "limit": run_limit(corpus, args.articles, cores, work, allow),
-        }
-        extracts = [2] if args.quick else [1, 2]
-        results["pipeline"] = [
-            run_pipeline(corpus, args.articles, n, work / f"pipeline-{n}", allow) for n in extracts
-        ]
-        results["backlog"] = run_backlog(args.backlog, work)
-    for run in results["pipeline"]:
-        run["overhead_cpu_ms_per_message"] = _overhead(results["limit"], run)
+        print(
+            f"corpus: {args.hosts} hosts; {cores} cores; {args.articles} articles per run;"
+            f" {args.rounds} round(s)",
+            flush=True,
+        )
+        rounds, after = _rounds(corpus, args, extracts, work, allow)
+        print("the backlog", flush=True)
+        backlog = run_backlog(args.backlog, work)
+    results: dict[str, Any] = {
+        "machine": {"cores": cores, "python": sys.version.split()[0]},
+        "arguments": {"articles": args.articles, "rounds": args.rounds, "hosts": args.hosts},
+        "limit": _median_run([found["limit"] for found in rounds]),
+        "pipeline": [
+            _median_run([found["pipeline"][n] for found in rounds]) | after[extract]
+            for n, extract in enumerate(extracts)
+        ],
+        "rounds": rounds,
+        "backlog": backlog,
+    }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path = args.out / f"pipeline-{stamp}.json"
     json_path.write_text(json.dumps(results, indent=2))

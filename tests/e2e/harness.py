@@ -67,7 +67,11 @@ def children(pid: int) -> dict[int, str]:
     """Child processes of `pid` by pid, with their command lines."""
     found: dict[int, str] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
+        try:
+            listed = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # a thread that ended while we looked
+        for child in listed:
             try:
                 cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
             except FileNotFoundError:
