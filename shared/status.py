@@ -80,6 +80,17 @@ _ADVANCE_AND_ACK = (
     "return moved\n"
 )
 
+# The same after a stage published its next event in the same transaction: KEYS[3] the stream
+# it went to. A transaction runs its commands whatever one of them returns, so the status
+# moves and the entry is acknowledged only if the event can have landed; the one error a
+# stream append meets at run time is a key of another type (an out-of-memory refusal comes
+# when the command is queued, and the transaction then runs nothing).
+_ADVANCE_AND_ACK_PUBLISHED = (
+    "if redis.call('TYPE', KEYS[3]).ok ~= 'stream' then\n"
+    "  return redis.error_reply('the event was not published: ' .. KEYS[3] .. ' is not a stream')\n"
+    "end\n" + _ADVANCE_AND_ACK
+)
+
 
 @dataclass(frozen=True, slots=True)
 class StreamEntry:
@@ -188,22 +199,25 @@ class StatusStore:
         status: ArticleStatus,
         ack: StreamEntry,
         *,
+        published_to: str,
         stage: str,
         elapsed_ms: float,
         **fields: Any,
     ) -> None:
-        """`advance` with `ack`, queued on `pipe`: it lands with whatever else the pipeline
-        carries (a stage's published event), in one round trip.
+        """`advance` with `ack`, queued on `pipe` after the stage's event was published to the
+        stream `published_to` on it: one round trip for both. Fails, moving and
+        acknowledging nothing, when `published_to` is not a stream.
 
         Sent as EVAL with the script's text rather than by its hash: a pipeline would first
         ask the server whether the script is loaded, a round trip of its own.
         """
         args = _advance_args(status, stage, elapsed_ms, fields)
         pipe.eval(
-            _ADVANCE_AND_ACK,
-            2,
+            _ADVANCE_AND_ACK_PUBLISHED,
+            3,
             article_key(article_id),
             ack.stream,
+            published_to,
             ack.group,
             ack.entry_id,
             *args,

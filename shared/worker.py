@@ -354,7 +354,9 @@ class StageRunner(Generic[EventT]):
     ) -> None:
         """Publish the next event, move the status and acknowledge the entry as one
         transaction: one round trip, and a crash leaves either all three or none (the entry
-        is then redelivered), never an article whose status moved with nothing published."""
+        is then redelivered), never an article whose status moved with nothing published.
+        If the event cannot be appended, the status step refuses too and the entry stays
+        pending, to be retried and in the end dead-lettered like any other failure."""
         ctx = self.ctx
         async with ctx.redis.pipeline(transaction=True) as pipe:
             # Through the broker, so the publish span, trace headers and metrics are FastStream's.
@@ -364,11 +366,17 @@ class StageRunner(Generic[EventT]):
                 article_id,
                 self.handler.done,
                 self._entry(msg),
+                published_to=self.stage.writes,
                 stage=self.stage.name,
                 elapsed_ms=elapsed_ms,
                 **dict(outcome.status_fields or {}),
             )
-            await pipe.execute()
+            replies = await pipe.execute(raise_on_error=False)
+        errors = [str(reply) for reply in replies if isinstance(reply, Exception)]
+        if errors:
+            raise RetryableError(
+                f"could not pass the event on to {self.stage.writes}: " + "; ".join(errors)
+            )
         if outcome.published is not None:
             await outcome.published()
 

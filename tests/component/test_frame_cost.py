@@ -98,6 +98,26 @@ async def test_a_passed_entry_is_acknowledged_with_its_status_move(
     assert separate_acks == 0
 
 
+async def test_an_event_that_cannot_be_appended_moves_nothing_and_ends_dead_lettered(
+    redis: Redis, settings: Settings
+) -> None:
+    """The status step shares the publishing transaction, which runs every command whatever
+    another returned: it must refuse when the append failed, or the entry would be
+    acknowledged and the article left `fetched` with nothing passed on."""
+    await redis.set(QUIET.writes, "a key of another type")
+    runner = StageRunner(QUIET, settings, PassOn())
+    async with running(runner):
+        await _publish(runner, redis, 1, "unpublished")
+        (letter,) = await wait_for_entries(redis, QUIET.dead_letters, 1, timeout=30)
+        status = await wait_for_status(redis, article_key("unpublished-0"), {"failed"})
+    reason = as_text(letter[b"reason"])
+    assert reason.startswith("could not pass the event on to test:quiet:out: WRONGTYPE")
+    assert "the event was not published: test:quiet:out is not a stream" in reason
+    assert f"gave up after {settings.max_deliveries} attempts" in reason
+    assert "quiet_ms" not in status  # the stage's own step never landed
+    assert (await redis.xpending(QUIET.reads, QUIET.group))["pending"] == 0
+
+
 async def test_the_entry_is_acknowledged_even_when_the_status_does_not_move(
     redis: Redis,
 ) -> None:
