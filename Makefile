@@ -26,7 +26,7 @@ lint: sync
 
 # The whole pipeline against its limit, in a few minutes (benchmarks/pipeline.py for more).
 bench: sync
-	$(UV) run --frozen --all-extras python benchmarks/pipeline.py --articles 200 --rounds 4 --backlog 25000 --quick
+	$(UV) run --frozen --all-extras python benchmarks/pipeline.py --articles 200 --rounds 3 --backlog 25000 --quick
 
 format: sync
 	$(UV) run --frozen --all-extras ruff format .

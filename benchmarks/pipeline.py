@@ -1,7 +1,7 @@
 """The whole pipeline against its limit on this machine.
 
     .venv/bin/python benchmarks/pipeline.py   # full run: 3 rounds of 1,000 articles
-    .venv/bin/python benchmarks/pipeline.py --articles 300 --rounds 2 --backlog 25000 --quick
+    .venv/bin/python benchmarks/pipeline.py --articles 200 --rounds 3 --backlog 25000 --quick
                                               # `make bench`, a few minutes
 
 A corpus server on 127.0.0.1 serves generated article pages (and the fixture pages) under
@@ -158,10 +158,10 @@ class Corpus:
 # during each call, less the fetch thread's CPU in the same interval.
 
 
-def _limit_process(job: tuple[dict[str, str], list[str]], answers: Any) -> None:
+def _limit_process(job: tuple[dict[str, str], list[str]], answers: Any, started: Any) -> None:
     env, urls = job
     os.environ.update(env)
-    answers.put(asyncio.run(_limit_loop(urls)))
+    answers.put(asyncio.run(_limit_loop(urls, started)))
 
 
 def _limit_context(settings: Any) -> Any:
@@ -276,7 +276,7 @@ class _Stages:
         self.passed["index"] += len(written or [])
 
 
-async def _limit_loop(urls: list[str]) -> dict[str, Any]:
+async def _limit_loop(urls: list[str], started_event: Any = None) -> dict[str, Any]:
     from shared.logs import configure_logging
     from shared.schemas import UrlSubmitted
     from shared.settings import Settings
@@ -296,6 +296,8 @@ async def _limit_loop(urls: list[str]) -> dict[str, Any]:
     for handler in stages.handlers.values():
         await handler.start(ctx)
     waited = 0.0
+    if started_event is not None:  # the clock starts: tell whoever waits for it
+        started_event.set()
     started, tree_started = time.perf_counter(), _tree_cpu_seconds()
     fetcher.start()
     batch: list[Any] = []
@@ -355,8 +357,17 @@ def _tree_cpu_seconds() -> float:
 
 
 def run_limit(
-    corpus: Corpus, articles: int, processes: int, work: Path, allow: str, *, tag: str
+    corpus: Corpus,
+    articles: int,
+    processes: int,
+    work: Path,
+    allow: str,
+    *,
+    tag: str,
+    loop_started: Any = None,
 ) -> dict[str, Any]:
+    """The limit's processes over `articles` URLs; `loop_started`, a multiprocessing event of
+    the spawn context, is set when the first process's timed loop begins."""
     port = free_port()
     server = start_valkey(work / "limit-redis", port)
     try:
@@ -375,7 +386,10 @@ def run_limit(
         # Pool's daemonic workers may not.
         context = multiprocessing.get_context("spawn")
         answers = context.Queue()
-        workers = [context.Process(target=_limit_process, args=(job, answers)) for job in jobs]
+        workers = [
+            context.Process(target=_limit_process, args=(job, answers, loop_started))
+            for job in jobs
+        ]
         for worker in workers:
             worker.start()
         results = [_answer(answers, workers) for _ in workers]
@@ -791,6 +805,16 @@ def _report(results: dict[str, Any]) -> None:
             f" {paced['articles']} articles: p50 {1000 * lat['p50']:.0f} ms,"
             f" p95 {1000 * lat['p95']:.0f} ms, p99 {1000 * lat['p99']:.0f} ms"
         )
+    side = results["side_by_side"]
+    print(
+        f"\nside by side, at the same time: the limit (1 process, {side['limit']['articles']}"
+        f" articles) and the pipeline ({side['pipeline']['extract_processes']} extract,"
+        f" {side['pipeline']['articles']} articles)"
+    )
+    print("  limit CPU ms per article: " + _stages(side["limit"]["cpu_ms_per_article"]))
+    print("  pipeline CPU ms per article: " + _stages(side["pipeline"]["cpu_ms_per_article"]))
+    print("  overhead, CPU ms per message: " + _stages(side["overhead_cpu_ms_per_message"]))
+    print(f"  CPU per article, limit / pipeline: {side['cpu_ratio']:.2f}")
     backlog = results["backlog"]
     print(
         f"\nbacklog: {backlog['urls']:,} URLs queued through the API hold"
@@ -869,13 +893,13 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _rounds(
     corpus: Corpus, args: argparse.Namespace, extracts: list[int], work: Path, allow: str
-) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[str, Any]]:
     """The limit and each pipeline once per round, the order reversed every other round,
     so that a machine getting slower or faster during the run weighs on both sides alike.
 
-    Each pipeline is started once and left running, idle, between its runs; the latency run
-    and peak memory come after the last round. Returns the rounds, and per pipeline what came
-    after them."""
+    Each pipeline is started once and left running, idle, between its runs; after the last
+    round come the side-by-side run, then the latency runs and peak memory. Returns the
+    rounds, per pipeline what came after them, and the side-by-side run."""
     cores = os.cpu_count() or 1
     pipelines: dict[int, Pipeline] = {}
     idle: dict[int, dict[str, float]] = {}
@@ -914,6 +938,11 @@ def _rounds(
                 run["overhead_cpu_ms_per_message"] = _overhead(found["limit"], run)
                 run["ratio"] = run["articles_per_s"] / found["limit"]["articles_per_s"]
             rounds.append(found)
+        extract = max(extracts)
+        print(f"side by side: the limit and the pipeline ({extract} extract) at once", flush=True)
+        side = run_side_by_side(
+            pipelines[extract], corpus, args.articles, extract, work=work, allow=allow
+        )
         after: dict[int, dict[str, Any]] = {}
         for extract in extracts:
             print(f"latency, {extract} extract process(es)", flush=True)
@@ -929,7 +958,52 @@ def _rounds(
     finally:
         for pipeline in pipelines.values():
             pipeline.close()
-    return rounds, after
+    return rounds, after, side
+
+
+def run_side_by_side(
+    pipeline: Pipeline, corpus: Corpus, articles: int, extract: int, *, work: Path, allow: str
+) -> dict[str, Any]:
+    """One limit process and the pipeline at the same time, so both see the machine in the
+    same state: the CPU each spends per article, stage by stage, free of the drift between
+    one run and the next. The limit, on about a third of the cores, gets half the articles,
+    so that both take about as long."""
+    found: dict[str, Any] = {}
+    started = multiprocessing.get_context("spawn").Event()
+    limit = threading.Thread(
+        target=lambda: found.update(
+            limit=run_limit(
+                corpus,
+                max(20, articles // 2),
+                1,
+                work / "side-limit",
+                allow,
+                tag="side-limit",
+                loop_started=started,
+            )
+        ),
+        daemon=True,
+    )
+    limit.start()
+    started.wait(timeout=300)  # past the limit's start-up (spaCy, the clean child)
+    run = run_pipeline(pipeline, corpus, articles, extract, tag="side-pipeline")
+    limit.join()
+    if "limit" not in found:
+        raise SystemExit("the side-by-side limit process failed")
+    totals = {
+        "limit": sum(found["limit"]["cpu_ms_per_article"].values()),
+        "pipeline": sum(run["cpu_ms_per_article"].values()),
+    }
+    return {
+        "limit": found["limit"],
+        "pipeline": run,
+        "overhead_cpu_ms_per_message": {
+            role: run["cpu_ms_per_article"].get(role, 0.0)
+            - found["limit"]["cpu_ms_per_article"].get(role, 0.0)
+            for role in [*STAGES, "api", "redis"]
+        },
+        "cpu_ratio": totals["limit"] / totals["pipeline"],
+    }
 
 
 def main() -> None:
@@ -959,7 +1033,7 @@ def main() -> None:
             f" {args.rounds} round(s)",
             flush=True,
         )
-        rounds, after = _rounds(corpus, args, extracts, work, allow)
+        rounds, after, side = _rounds(corpus, args, extracts, work, allow)
         print("the backlog", flush=True)
         backlog = run_backlog(args.backlog, work)
     results: dict[str, Any] = {
@@ -971,6 +1045,7 @@ def main() -> None:
             for n, extract in enumerate(extracts)
         ],
         "rounds": rounds,
+        "side_by_side": side,
         "backlog": backlog,
     }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
