@@ -27,7 +27,10 @@ the run. Then, in one run:
    run's length can explain.
 4. Latency from submission to `indexed` (p50, p95, p99) with URLs posted one by one at half
    the measured throughput.
-5. The backlog: --backlog URLs posted to the API with no stage running; Redis memory.
+5. Side by side: one limit process (half the articles) and the pipeline with the most
+   extract processes at the same time, so both see the machine in the same state: CPU per
+   article and stage for each, the difference, and the ratio.
+6. The backlog: --backlog URLs posted to the API with no stage running; Redis memory.
 
 The limit and each pipeline run once per round (--rounds), in reverse order every other
 round: the speed of a shared machine drifts by a tenth or more over minutes, and a limit
