@@ -536,8 +536,11 @@ class Pipeline:
             self.process.kill()
 
 
-def _wait_done(pipeline: Pipeline, ids: list[str], timeout: float) -> list[tuple[float, int]]:
-    """Poll until every article is terminal; returns (seconds, indexed so far) samples."""
+def _wait_done(
+    pipeline: Pipeline, ids: list[str], timeout: float
+) -> tuple[list[tuple[float, int]], list[dict[bytes, bytes]]]:
+    """Poll until every article is terminal; returns (seconds, indexed so far) samples and
+    the articles' final statuses."""
     started = time.monotonic()
     indexed_before = int(pipeline.redis.xlen(INDEXED))
     samples = []
@@ -546,7 +549,7 @@ def _wait_done(pipeline: Pipeline, ids: list[str], timeout: float) -> list[tuple
         samples.append((time.monotonic() - started, indexed))
         states = pipeline.statuses(ids)
         if all(s.get(b"status") in TERMINAL for s in states):
-            return samples
+            return samples, states
         if time.monotonic() - started > timeout:
             raise SystemExit(f"pipeline did not finish in {timeout:.0f} s")
         time.sleep(0.5)
@@ -576,8 +579,7 @@ def run_pipeline(
     ids: list[str] = []
     for first in range(0, len(urls), 200):
         ids += pipeline.submit(urls[first : first + 200])
-    samples = _wait_done(pipeline, ids, timeout=max(600.0, articles))
-    states = pipeline.statuses(ids)
+    samples, states = _wait_done(pipeline, ids, timeout=max(600.0, articles))
     elapsed = _finished_at(states) - started
     cpu: dict[str, float] = {}
     for pid, role in processes.items():
@@ -644,10 +646,10 @@ def run_paced(pipeline: Pipeline, corpus: Corpus, rate: float, tag: str) -> dict
         if delay > 0:
             time.sleep(delay)
         ids += pipeline.submit([url])
-    _wait_done(pipeline, ids, timeout=600)
+    _, states = _wait_done(pipeline, ids, timeout=600)
     latencies = sorted(
         float(s[b"updated_at"]) - float(s[b"submitted_at"])
-        for s in pipeline.statuses(ids)
+        for s in states
         if s.get(b"status") == b"indexed"
     )
     return {
