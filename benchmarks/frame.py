@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -42,9 +41,9 @@ from shared.status import ArticleStatus, StatusStore  # noqa: E402
 from shared.streams import Stage  # noqa: E402
 from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
+from tests.e2e.harness import own_cpu_seconds  # noqa: E402
 
 PROBE = Stage("frame", reads="bench:frame:in", writes="bench:frame:out")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # Run by a separate process: adds plain ingest-like entries at a steady rate.
 _PACER = """
@@ -77,11 +76,6 @@ class PassOn(BaseStageHandler[UrlSubmitted]):
         if self.passed >= self.expected:
             self.all_passed.set()
         return Outcome(event, {"size_bytes": 1000})
-
-
-def _server_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 class Probe:
@@ -134,7 +128,7 @@ class Probe:
         return 1000 * (time.process_time() - started) / seconds
 
     def _clocks(self) -> tuple[float, float]:
-        return time.process_time(), _server_cpu_seconds(self.server_pid)
+        return time.process_time(), own_cpu_seconds(self.server_pid)
 
     async def _measure(self, started: tuple[float, float], count: int) -> tuple[float, float]:
         await asyncio.wait_for(self.handler.all_passed.wait(), timeout=600)

@@ -85,11 +85,10 @@ from shared.streams import INDEXED, STAGES, article_key  # noqa: E402
 from shared.urls import article_id, canonical_url  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.corpus import article_html  # noqa: E402
-from tests.e2e.harness import children  # noqa: E402
+from tests.e2e.harness import children, own_cpu_seconds  # noqa: E402
 
 FIXTURES = sorted((REPO / "tests" / "fixtures" / "pages").glob("*.html"))
 TERMINAL = {b"indexed", b"failed", b"skipped"}
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- the corpus -------------------------------------------------------------------------
@@ -442,14 +441,9 @@ def _role(cmdline: str) -> str:
     return "redis" if "valkey" in parts[0] else parts[0]
 
 
-def _own_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def _cpu_seconds(pid: int) -> float:
     """CPU time of `pid` and its running descendants (the clean stage extracts in a child)."""
-    total = _own_cpu_seconds(pid)
+    total = own_cpu_seconds(pid)
     for child in children(pid):
         try:
             total += _cpu_seconds(child)

@@ -63,6 +63,12 @@ class Newsflow:
         return next(iter(self.stage_pids(stage)), None)
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of process `pid` itself (not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> dict[int, str]:
     """Child processes of `pid` by pid, with their command lines."""
     found: dict[int, str] = {}
