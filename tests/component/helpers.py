@@ -13,10 +13,30 @@ from faststream.redis.parser.binary import BinaryMessageFormatV1
 from redis.asyncio import Redis
 
 from services.api.app import create_app
+from shared.errors import RetryableError
+from shared.schemas import UrlSubmitted
 from shared.settings import Settings
-from shared.worker import StageRunner
+from shared.status import ArticleStatus
+from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
 
 Fields = dict[bytes, bytes]
+
+
+class ProbeHandler(BaseStageHandler[UrlSubmitted]):
+    """Passes URLs on unchanged, except those containing `fail`, which always raise."""
+
+    event_type = UrlSubmitted
+    done = ArticleStatus.FETCHED
+    concurrency = 4
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+
+    async def handle(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
+        self.calls[event.article_id] = self.calls.get(event.article_id, 0) + 1
+        if "fail" in event.url:
+            raise RetryableError("the probe always fails on this URL")
+        return Outcome(event)
 
 
 @asynccontextmanager

@@ -9,34 +9,22 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
-from shared.errors import RetryableError
 from shared.schemas import UrlSubmitted
 from shared.settings import Settings
 from shared.status import ArticleStatus, StatusStore
 from shared.streams import Stage, article_key
-from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
-from tests.component.helpers import running, text_fields, wait_for_entries, wait_for_status
+from shared.worker import StageRunner
+from tests.component.helpers import (
+    ProbeHandler,
+    running,
+    text_fields,
+    wait_for_entries,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.component
 
 PROBE = Stage("probe", reads="test:probe:in", writes="test:probe:out")
-
-
-class ProbeHandler(BaseStageHandler[UrlSubmitted]):
-    """Passes URLs on unchanged, except those containing `fail`, which always raise."""
-
-    event_type = UrlSubmitted
-    done = ArticleStatus.FETCHED
-    concurrency = 4
-
-    def __init__(self) -> None:
-        self.calls: dict[str, int] = {}
-
-    async def handle(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
-        self.calls[event.article_id] = self.calls.get(event.article_id, 0) + 1
-        if "fail" in event.url:
-            raise RetryableError("the probe always fails on this URL")
-        return Outcome(event)
 
 
 def _event(ident: str, url: str) -> UrlSubmitted:

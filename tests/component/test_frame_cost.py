@@ -21,26 +21,14 @@ from shared.status import ArticleStatus, StatusStore, StreamEntry
 from shared.streams import Stage, article_key
 from shared.worker import (
     READ_BLOCK_MS,
-    BaseStageHandler,
-    Outcome,
-    StageContext,
     StageRunner,
     reclaim_interval_ms,
 )
-from tests.component.helpers import running, wait_for_entries, wait_for_status
+from tests.component.helpers import ProbeHandler, running, wait_for_entries, wait_for_status
 
 pytestmark = pytest.mark.component
 
 QUIET = Stage("quiet", reads="test:quiet:in", writes="test:quiet:out")
-
-
-class PassOn(BaseStageHandler[UrlSubmitted]):
-    event_type = UrlSubmitted
-    done = ArticleStatus.FETCHED
-    concurrency = 4
-
-    async def handle(self, event: UrlSubmitted, ctx: StageContext) -> Outcome:
-        return Outcome(event)
 
 
 async def test_a_message_is_handled_without_a_worker_thread(
@@ -56,7 +44,7 @@ async def test_a_message_is_handled_without_a_worker_thread(
         return await run_sync(*args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
-    runner = StageRunner(QUIET, settings, PassOn())
+    runner = StageRunner(QUIET, settings, ProbeHandler())
     async with running(runner):
         await _publish(runner, redis, 20, "frame")
         await wait_for_entries(redis, QUIET.writes, 20)
@@ -88,7 +76,7 @@ async def test_a_passed_entry_is_acknowledged_with_its_status_move(
         return await ack(self, *args, **kwargs)
 
     monkeypatch.setattr(RedisStreamMessage, "ack", counted)
-    runner = StageRunner(QUIET, settings, PassOn())
+    runner = StageRunner(QUIET, settings, ProbeHandler())
     async with running(runner):
         await _publish(runner, redis, 10, "acked")
         await wait_for_entries(redis, QUIET.writes, 10)
@@ -105,7 +93,7 @@ async def test_an_event_that_cannot_be_appended_moves_nothing_and_ends_dead_lett
     another returned: it must refuse when the append failed, or the entry would be
     acknowledged and the article left `fetched` with nothing passed on."""
     await redis.set(QUIET.writes, "a key of another type")
-    runner = StageRunner(QUIET, settings, PassOn())
+    runner = StageRunner(QUIET, settings, ProbeHandler())
     async with running(runner):
         await _publish(runner, redis, 1, "unpublished")
         (letter,) = await wait_for_entries(redis, QUIET.dead_letters, 1, timeout=30)
@@ -141,7 +129,7 @@ async def test_the_entry_is_acknowledged_even_when_the_status_does_not_move(
 async def test_a_quiet_stage_makes_few_round_trips(redis: Redis, settings: Settings) -> None:
     """Reader and reclaimer each look about once a second on an empty stream, not ten times."""
     quiet = settings.model_copy(update={"claim_idle_ms": 60_000})
-    runner = StageRunner(QUIET, quiet, PassOn())
+    runner = StageRunner(QUIET, quiet, ProbeHandler())
     async with running(runner):
         await asyncio.sleep(0.5)  # past start-up
         await redis.config_resetstat()
