@@ -27,9 +27,13 @@ def organisation_keys(names: Iterable[str | None], people: Iterable[str] = ()) -
     return frozenset(keys - persons - {""})
 
 
-def people(raw: str | None, organisations: frozenset[str]) -> list[str]:
-    """The names in `raw` ("A; B") that are not an organisation's."""
+def split_names(raw: str | None) -> list[str]:
+    """The names in `raw` ("A; B"), as trafilatura lists authors."""
     if not raw:
         return []
-    names = (name.strip() for name in raw.split(";"))
-    return [name for name in names if name and name_key(name) not in organisations]
+    return [name.strip() for name in raw.split(";") if name.strip()]
+
+
+def people(raw: str | None, organisations: frozenset[str]) -> list[str]:
+    """The names in `raw` ("A; B") that are not an organisation's."""
+    return [name for name in split_names(raw) if name_key(name) not in organisations]

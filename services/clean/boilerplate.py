@@ -28,7 +28,7 @@ _READ_ALSO = re.compile(
 )
 _SHARE = re.compile(
     r"^\W{0,3}(share (this|on|via)|click to share|follow us|teilen auf|jetzt teilen"
-    r"|compartir en|partager sur|s(í|i)guenos|sign up (for|to) (our|the) newsletter)\b",
+    r"|compartir en|partager sur)\b",
     re.IGNORECASE,
 )
 # Photo credits and source lines under images: "Foto: …", "(Credit: …)", "© Reuters 2020".

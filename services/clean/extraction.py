@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
+from services.clean.authors import split_names
 from services.clean.boilerplate import remove_boilerplate, strip_placeholders
 from services.clean.combine import combine_opinions
 from services.clean.lead import with_lead
@@ -77,12 +78,6 @@ class CleanArticle:
         )
 
 
-def _authors(raw: str | None) -> list[str]:
-    if not raw:
-        return []
-    return [name.strip() for name in raw.split(";") if name.strip()]
-
-
 def _parse(html: str, max_html_chars: int, max_depth: int) -> HtmlElement:
     if not html.strip():
         raise NotAnArticle("page is empty")
@@ -130,7 +125,7 @@ def extract_article(
     return CleanArticle(
         text=text,
         title=title,
-        authors=_authors(found.author),
+        authors=split_names(found.author),
         published=found.date or declared.published,
         modified=declared.modified,
         site_name=found.sitename or None,

@@ -43,10 +43,10 @@ class Readings:
 
     def read(self, options: Extractor) -> str:
         """The page's main text as trafilatura reads it with `options`."""
-        if self._forum:
-            return self._bare(options)
         options = copy(options)
         options.url = options.source = self._url
+        if self._forum:
+            return self._bare(options)
         cleaned, backup = _prepare_tree(self._tree, options, self._url)
         if options.focus == "precision":
             cleaned = prune_unwanted_nodes(cleaned, REMOVE_COMMENTS_XPATH)
@@ -60,7 +60,5 @@ class Readings:
         return str(xmltotxt(body, options.formatting) or "")
 
     def _bare(self, options: Extractor) -> str:
-        options = copy(options)
-        options.url = options.source = self._url
         document = trafilatura.bare_extraction(self._tree, url=self._url, options=options)
         return str(getattr(document, "text", None) or "")
