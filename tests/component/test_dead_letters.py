@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from services.fetch.worker import create_handler
 from shared.dead import DeadLetters, UnknownDeadLetter, stream_stats
 from shared.settings import Settings
 from shared.streams import FETCH, article_key
 from shared.urls import article_id
-from shared.worker import StageRunner
+from tests.component.fetch_helpers import fetch_runner
 from tests.component.helpers import running, wait_for_entries, wait_for_status
 from tests.conftest import PageServer
 
@@ -22,7 +21,7 @@ async def test_a_dead_letter_can_be_listed_replayed_and_purged(
 ) -> None:
     url = page_server.url("gone")
     ident = article_id(url)
-    async with running(StageRunner(FETCH, settings, create_handler(settings))):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         await wait_for_status(redis, article_key(ident), {"failed"})
 
@@ -41,7 +40,7 @@ async def test_a_dead_letter_can_be_listed_replayed_and_purged(
     status = await redis.hget(article_key(ident), "status")
     assert status == b"queued"
     # The stage takes the replayed entry like any other: still 404, so it fails again.
-    async with running(StageRunner(FETCH, settings, create_handler(settings))):
+    async with running(fetch_runner(settings)):
         await wait_for_status(redis, article_key(ident), {"failed"})
         await wait_for_entries(redis, FETCH.dead_letters, 1)
     assert [d.article_id for d in await letters.list("fetch")] == [ident]

@@ -10,11 +10,9 @@ from urllib.parse import quote
 import pytest
 from redis.asyncio import Redis
 
-from services.fetch.worker import create_handler
 from shared.streams import FETCH, PARKED, article_key
 from shared.urls import InvalidUrl, article_id, canonical_url
-from shared.worker import StageRunner
-from tests.component.fetch_helpers import fetch_settings
+from tests.component.fetch_helpers import fetch_runner, fetch_settings
 from tests.component.helpers import running, text_fields, wait_for_entries, wait_for_status
 from tests.hostile import Canary, HostileServer
 
@@ -91,7 +89,7 @@ async def test_no_internal_spelling_or_redirect_reaches_the_canary(
     urls = _submissions(hostile, listener.port)
     # Spellings with one canonical form are one article, fetched (and refused) once.
     articles = {_article(url) or url for url in urls}
-    async with running(StageRunner(FETCH, settings, create_handler(settings))):
+    async with running(fetch_runner(settings)):
         for url in urls:
             await redis.xadd(FETCH.reads, {"url": url})
         dead = await wait_for_entries(redis, FETCH.dead_letters, len(articles), timeout=30)
@@ -123,7 +121,7 @@ async def test_the_canary_counts_a_connection_that_is_allowed(
     allowed = f"127.0.0.1:{listener.port}"
     url = f"http://{allowed}/"
     settings = fetch_settings(redis_server, tmp_path, [allowed], fetch_retries=0)
-    async with running(StageRunner(FETCH, settings, create_handler(settings))):
+    async with running(fetch_runner(settings)):
         await redis.xadd(FETCH.reads, {"url": url})
         fields = await wait_for_status(redis, article_key(article_id(url)), {"queued"})
         while "waiting_reason" not in fields:

@@ -9,13 +9,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from services.fetch.worker import create_handler
 from shared.observability import MetricsPortUnavailable, health_server
-from shared.schemas import UrlSubmitted
 from shared.settings import Settings
 from shared.streams import FETCH, INGEST, article_key
 from shared.urls import article_id
-from shared.worker import StageRunner
+from tests.component.fetch_helpers import fetch_runner
 from tests.component.helpers import api_client, running, wait_for_entries, wait_for_status
 from tests.conftest import PAGES, PageServer, free_port
 
@@ -47,15 +45,11 @@ def published(samples: Samples, app_name: str) -> float:
     return total(samples, "faststream_published_messages_total", app_name)
 
 
-def _runner(settings: Settings) -> StageRunner[UrlSubmitted]:
-    return StageRunner(FETCH, settings, create_handler(settings))
-
-
 async def test_worker_serves_metrics_health_and_readiness(
     redis: Redis, settings: Settings, page_server: PageServer
 ) -> None:
     port = free_port()
-    runner = _runner(settings.model_copy(update={"metrics_port": port}))
+    runner = fetch_runner(settings.model_copy(update={"metrics_port": port}))
     spans = InMemorySpanExporter()
     runner.tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     base = f"http://127.0.0.1:{port}"
@@ -109,7 +103,7 @@ async def test_worker_serves_metrics_health_and_readiness(
 
 async def test_worker_is_not_ready_until_its_broker_runs(redis: Redis, settings: Settings) -> None:
     port = free_port()
-    runner = _runner(settings.model_copy(update={"metrics_port": port}))
+    runner = fetch_runner(settings.model_copy(update={"metrics_port": port}))
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base, timeout=5) as http, runner.lifespan():
         assert (await http.get("/health")).status_code == 200
@@ -127,7 +121,7 @@ async def test_worker_is_not_ready_until_its_broker_runs(redis: Redis, settings:
 async def test_worker_serves_no_port_unless_told(redis: Redis, settings: Settings) -> None:
     assert settings.metrics_port is None
     port = free_port()
-    async with running(_runner(settings)), httpx.AsyncClient(timeout=2) as http:
+    async with running(fetch_runner(settings)), httpx.AsyncClient(timeout=2) as http:
         with pytest.raises(httpx.ConnectError):
             await http.get(f"http://127.0.0.1:{port}/health")
 
