@@ -76,7 +76,7 @@ def _generated(seeds: list[tuple[str, Extraction]], count: int) -> list[Extracti
 
 async def _bytes_per_article(
     port: int, articles: list[Extraction], retention_days: float
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, int]:
     redis: Redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
     try:
         await redis.execute_command("FLUSHDB", "SYNC")
