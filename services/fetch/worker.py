@@ -129,7 +129,7 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         if self._settings.fetch_robots:
             self._robots = Robots(ctx.redis, self._client, self._slots, self._settings)
         self._parking = ParkingLot(ctx.redis)
-        self._stopping = asyncio.Event()
+        self._stopping.clear()
         self._mover = asyncio.create_task(
             self._parking.run_mover(PARKED_MOVER_EVERY, self._stopping)
         )
