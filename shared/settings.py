@@ -56,6 +56,17 @@ class Settings(BaseSettings):
 
     # Delivery.
     batch_size: int = Field(default=8, ge=1, le=1000, description="max_records per stream read")
+    read_linger_ms: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description=(
+            "While a stage keeps up with its stream (a read returns less than a full batch),"
+            " its reads start at least this far apart, so entries arriving one by one are"
+            " handled a few at a time. Adds at most this much latency per stage; 0 reads"
+            " again as soon as a read is handled. Extract reads as soon as it is done."
+        ),
+    )
     claim_idle_ms: int = Field(
         default=120_000,
         ge=1000,

@@ -6,7 +6,9 @@ is done. This module owns delivery:
 
 - a reader (XREADGROUP, `max_records` set) and a reclaimer (XAUTOCLAIM of entries idle
   longer than `claim_idle_ms`) share one handler; on a quiet stream both look rarely
-  (`READ_BLOCK_MS`, `reclaim_interval_ms`), so an idle stage costs next to no CPU;
+  (`READ_BLOCK_MS`, `reclaim_interval_ms`), so an idle stage costs next to no CPU; while
+  the stage keeps up, its reads start `read_linger_ms` apart (`space_reads`), so entries
+  arriving one by one are handled a few at a time;
 - the next event is published from inside the handler, so its trace continues this one,
   in one transaction with the status move and the acknowledgement (one round trip);
 - `RetryableError` and unexpected errors leave the entry pending (the reclaimer retries it)
@@ -92,6 +94,9 @@ class StageHandler(Protocol, Generic[EventT]):
     concurrency: int
     """Entries handled at once by one process (I/O-bound stages gain from more than 1)."""
 
+    spaced_reads: bool
+    """Whether reads are spaced by `read_linger_ms` while the stage keeps up (`space_reads`)."""
+
     def parse(self, body: Any) -> EventT:
         """Turn a decoded stream entry into this stage's input event (raise on bad input)."""
         ...
@@ -112,6 +117,9 @@ class BaseStageHandler(Generic[EventT]):
     concurrency = 1
     """One at a time suits CPU-bound stages (clean, extract: more would only contend for the
     GIL, and spaCy keeps one pipeline per process); I/O-bound stages raise it."""
+    spaced_reads = True
+    """A stage whose work per entry dwarfs the cost of a read turns it off: lingering would
+    only leave it idle while entries wait."""
 
     def parse(self, body: Any) -> EventT:
         return self.event_type.model_validate(body)
@@ -150,6 +158,43 @@ async def _tolerant_parser(
 READ_BLOCK_MS = 2000
 """How long one XREADGROUP waits on an empty stream. It returns as soon as an entry
 arrives, so this costs no latency; longer waits mean fewer round trips while idle."""
+
+
+def space_reads(subscriber: Any, linger_ms: int, max_records: int) -> None:
+    """Start `subscriber`'s reads at least `linger_ms` apart while its stream is not backlogged.
+
+    A stage that keeps up with its stream reads each entry alone as it arrives, and one
+    message handled alone costs about twice its share of a batch (the wake-up, the read
+    and its reply, and code that runs cold after a wait). Waiting out the rest of
+    `linger_ms` after a read that returned less than a full batch lets the entries that
+    arrive meanwhile be read and handled together; a full batch means entries are waiting,
+    so the next read starts at once, and a read that waited on an empty stream for longer
+    than `linger_ms` adds no delay. FastStream has no setting for this, so its read step
+    (`_get_msgs`, called with the function that reads) is wrapped on this one subscriber;
+    `tests/component/test_read_spacing.py` fails if that step changes.
+    """
+    if linger_ms <= 0:
+        return
+    read_batch: Callable[[Callable[[str], Awaitable[Any]]], Awaitable[None]] = subscriber._get_msgs
+    linger_s = linger_ms / 1000
+
+    async def read_then_linger(read: Callable[[str], Awaitable[Any]]) -> None:
+        entries = 0
+
+        async def counting(last_id: str) -> Any:
+            nonlocal entries
+            response = await read(last_id)
+            entries = sum(len(messages) for _, messages in response)
+            return response
+
+        started = time.monotonic()
+        await read_batch(counting)
+        if entries < max_records:
+            rest = linger_s - (time.monotonic() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
+
+    subscriber._get_msgs = read_then_linger
 
 
 def reclaim_interval_ms(claim_idle_ms: int) -> int:
@@ -192,12 +237,15 @@ class StageRunner(Generic[EventT]):
             min_idle_time=settings.claim_idle_ms,
             polling_interval=reclaim_interval_ms(settings.claim_idle_ms),
         )
-        self.broker.subscriber(
+        reading = self.broker.subscriber(
             stream=reader,
             parser=_tolerant_parser,
             max_workers=max(1, handler.concurrency),
             ack_policy=AckPolicy.MANUAL,
-        )(self._consume)
+        )
+        reading(self._consume)
+        if handler.spaced_reads:
+            space_reads(reading, settings.read_linger_ms, settings.batch_size)
         self.broker.subscriber(
             stream=reclaimer, parser=_tolerant_parser, ack_policy=AckPolicy.MANUAL
         )(self._consume)
