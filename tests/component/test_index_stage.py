@@ -70,3 +70,29 @@ async def test_articles_arriving_together_are_written_in_batches_once_each(
         assert fields is not None
         assert fields["status"] == "indexed"
         assert fields["revision"] == "1"
+
+
+async def test_the_articles_of_one_read_are_written_in_one_transaction(
+    redis: Redis, settings: Settings
+) -> None:
+    """Articles trickling in while the stage lingers between reads come in one read, reach
+    their handlers a few event-loop turns apart, and still share one write."""
+    settings = settings.model_copy(update={"read_linger_ms": 1000, "batch_size": 16})
+    handler = IndexHandler(settings)
+    runner = StageRunner(INDEX, settings, handler)
+    status = StatusStore(redis)
+    articles = [_article(n) for n in range(7)]
+    for article in articles:
+        await status.submit(article.article_id, article.url)
+    async with running(runner):
+        await runner.broker.publish(articles[0], stream=INDEX.reads)
+        await wait_for_entries(redis, INDEX.writes, 1)
+        await asyncio.sleep(1.2)  # the stage waits in a read begun longer ago than the linger
+        assert handler.writer is not None
+        before = handler.writer.batches
+        for article in articles[1:]:  # the first is read at once, the rest during the linger
+            await runner.broker.publish(article, stream=INDEX.reads)
+            await asyncio.sleep(0.03)
+        await wait_for_entries(redis, INDEX.writes, len(articles))
+        assert handler.writer.batches - before == 2
+        assert handler.writer.largest_batch == len(articles) - 2
