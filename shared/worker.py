@@ -244,6 +244,8 @@ class StageRunner(Generic[EventT]):
             ack_policy=AckPolicy.MANUAL,
         )
         reading(self._consume)
+        self.reader = reading
+        """FastStream's subscriber that reads the stage's stream (the reclaimer aside)."""
         if handler.spaced_reads:
             space_reads(reading, settings.read_linger_ms, settings.batch_size)
         self.broker.subscriber(

@@ -75,9 +75,8 @@ async def test_articles_arriving_together_are_written_in_batches_once_each(
 async def test_the_articles_of_one_read_are_written_in_one_transaction(
     redis: Redis, settings: Settings
 ) -> None:
-    """Articles trickling in while the stage lingers between reads come in one read, reach
-    their handlers a few event-loop turns apart, and still share one write."""
-    settings = settings.model_copy(update={"read_linger_ms": 1000, "batch_size": 16})
+    """Six articles appended at once come in one read and reach their handlers a few
+    event-loop turns apart; they still share one write."""
     handler = IndexHandler(settings)
     runner = StageRunner(INDEX, settings, handler)
     status = StatusStore(redis)
@@ -87,12 +86,12 @@ async def test_the_articles_of_one_read_are_written_in_one_transaction(
     async with running(runner):
         await runner.broker.publish(articles[0], stream=INDEX.reads)
         await wait_for_entries(redis, INDEX.writes, 1)
-        await asyncio.sleep(1.2)  # the stage waits in a read begun longer ago than the linger
         assert handler.writer is not None
         before = handler.writer.batches
-        for article in articles[1:]:  # the first is read at once, the rest during the linger
-            await runner.broker.publish(article, stream=INDEX.reads)
-            await asyncio.sleep(0.03)
+        async with redis.pipeline(transaction=True) as pipe:  # one read takes all six
+            for article in articles[1:]:
+                await runner.broker.publish(article, stream=INDEX.reads, pipeline=pipe)
+            await pipe.execute()
         await wait_for_entries(redis, INDEX.writes, len(articles))
-        assert handler.writer.batches - before == 2
-        assert handler.writer.largest_batch == len(articles) - 2
+        assert handler.writer.batches - before == 1
+        assert handler.writer.largest_batch == len(articles) - 1

@@ -11,10 +11,11 @@ import pytest
 from faststream.redis import RedisBroker
 from redis.asyncio import Redis
 
+from services.extract.worker import ExtractHandler
 from shared.schemas import UrlSubmitted
 from shared.settings import Settings
 from shared.status import StatusStore
-from shared.streams import Stage, article_key
+from shared.streams import EXTRACT, Stage, article_key
 from shared.worker import StageRunner
 from tests.component.helpers import ProbeHandler, running, wait_for_entries, wait_for_status
 
@@ -33,14 +34,23 @@ async def _submit(broker: RedisBroker, redis: Redis, idents: list[str]) -> None:
         await broker.publish(event, stream=SPACED.reads)
 
 
-async def _reads_while_trickling(redis: Redis, settings: Settings, linger_ms: int) -> int:
+class OneAtATime(ProbeHandler):
+    """Handled in the reading task itself, as the clean stage is (FastStream's plain
+    subscriber rather than its concurrent one)."""
+
+    concurrency = 1
+
+
+async def _reads_while_trickling(
+    redis: Redis, settings: Settings, linger_ms: int, handler: ProbeHandler
+) -> int:
     """XREADGROUP calls the stage makes while six entries arrive 50 ms apart."""
     spaced = settings.model_copy(update={"read_linger_ms": linger_ms})
-    runner = StageRunner(SPACED, spaced, ProbeHandler())
+    runner = StageRunner(SPACED, spaced, handler)
     async with running(runner):
         await _submit(runner.broker, redis, ["first"])
         await wait_for_status(redis, article_key("first"), {"fetched"})
-        await asyncio.sleep(1.2)  # the stage waits in a read begun longer ago than the linger
+        await asyncio.sleep(1.2)  # past the linger after the read that took it: waiting
         await redis.config_resetstat()
         for n in range(6):
             await _submit(runner.broker, redis, [f"trickle-{n}"])
@@ -51,15 +61,25 @@ async def _reads_while_trickling(redis: Redis, settings: Settings, linger_ms: in
     return int(stats.get("cmdstat_xreadgroup", {}).get("calls", 0))
 
 
+@pytest.mark.parametrize("handler_type", [ProbeHandler, OneAtATime])
 async def test_entries_arriving_one_by_one_are_read_together(
-    redis: Redis, settings: Settings
+    redis: Redis, settings: Settings, handler_type: type[ProbeHandler]
 ) -> None:
-    """The first entry is read at once (the stage was waiting); the read that takes the
-    second begins the linger, and the other four arrive during it and come in one read."""
-    spaced = await _reads_while_trickling(redis, settings, linger_ms=1000)
-    unspaced = await _reads_while_trickling(redis, settings, linger_ms=0)
+    """The first entry is read at once (the stage was waiting in a read); a linger follows
+    the read that takes it or the next, and the entries arriving meanwhile come in one read.
+    Without spacing each is read on its own."""
+    spaced = await _reads_while_trickling(redis, settings, 1000, handler_type())
+    unspaced = await _reads_while_trickling(redis, settings, 0, handler_type())
     assert spaced <= 4
     assert unspaced > spaced
+
+
+def test_only_the_stages_that_gain_from_it_space_their_reads(settings: Settings) -> None:
+    """Extract's work per article dwarfs a read: lingering would only idle it."""
+    spaced = StageRunner(SPACED, settings, ProbeHandler())
+    extract = StageRunner(EXTRACT, settings, ExtractHandler())
+    assert "_get_msgs" in vars(spaced.reader)  # the read step is wrapped on the instance
+    assert "_get_msgs" not in vars(extract.reader)
 
 
 async def test_a_backlog_is_read_without_lingering(redis: Redis, settings: Settings) -> None:
