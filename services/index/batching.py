@@ -48,7 +48,7 @@ class BatchWriter:
             del self._pending[: self._max_batch]
             articles = [article for article, _ in batch]
             try:
-                revisions = self._write_now(articles)
+                revisions = self._index.upsert_many_now(articles)
                 if revisions is None:
                     revisions = await asyncio.to_thread(self._index.upsert_many, articles)
             except Exception as exc:  # noqa: BLE001 - one bad article must not fail the rest
@@ -63,12 +63,6 @@ class BatchWriter:
             for (_, future), revision in zip(batch, revisions, strict=True):
                 if not future.done():
                     future.set_result(revision)
-
-    def _write_now(self, articles: list[ArticleExtracted]) -> list[int] | None:
-        """Write on the event loop where the index can do so without waiting (SQLite with
-        no other writer); None sends the batch to a thread."""
-        write_now = getattr(self._index, "upsert_many_now", None)
-        return None if write_now is None else write_now(articles)
 
     async def _settle(self) -> None:
         """Wait until `QUIET_TURNS` turns of the event loop pass with no article joining, or

@@ -315,6 +315,9 @@ class PostgresIndex:
     def upsert(self, article: ArticleExtracted) -> int:
         return self.upsert_many([article])[0]
 
+    def upsert_many_now(self, articles: list[ArticleExtracted]) -> None:
+        """Never at once: every write waits on the server."""
+
     def upsert_many(self, articles: list[ArticleExtracted]) -> list[int]:
         if not articles:
             return []
