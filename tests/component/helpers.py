@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import httpx
@@ -14,7 +15,7 @@ from redis.asyncio import Redis
 
 from services.api.app import create_app
 from shared.errors import RetryableError
-from shared.schemas import UrlSubmitted
+from shared.schemas import ArticleExtracted, Content, UrlSubmitted
 from shared.settings import Settings
 from shared.status import ArticleStatus
 from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
@@ -37,6 +38,17 @@ class ProbeHandler(BaseStageHandler[UrlSubmitted]):
         if "fail" in event.url:
             raise RetryableError("the probe always fails on this URL")
         return Outcome(event)
+
+
+def extracted_article(n: int) -> ArticleExtracted:
+    """A small extracted article, as the index stage receives it; `art-<n>`."""
+    return ArticleExtracted(
+        article_id=f"art-{n}",
+        url=f"https://example.com/{n}",
+        content=Content(title=f"Story {n}", text=f"Lavrov and Pompeo met, report number {n}."),
+        entities=[],
+        extracted_at=datetime.now(UTC),
+    )
 
 
 @asynccontextmanager

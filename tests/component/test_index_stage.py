@@ -3,44 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 from faststream.redis import RedisBroker
 from redis.asyncio import Redis
 
 from services.index.worker import IndexHandler
-from shared.schemas import ArticleExtracted, Content
+from shared.schemas import ArticleExtracted
 from shared.search import SearchQuery, open_index
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.streams import INDEX
 from shared.worker import StageRunner
-from tests.component.helpers import decode_event, running, wait_for_entries
+from tests.component.helpers import (
+    decode_event,
+    extracted_article,
+    running,
+    wait_for_entries,
+)
 
 pytestmark = pytest.mark.component
 
 
-def _article(n: int) -> ArticleExtracted:
-    return ArticleExtracted(
-        article_id=f"art-{n}",
-        url=f"https://example.com/{n}",
-        content=Content(title=f"Story {n}", text=f"Lavrov and Pompeo met, report number {n}."),
-        entities=[],
-        extracted_at=datetime.now(UTC),
-    )
+async def _index_stage(
+    redis: Redis, settings: Settings, count: int
+) -> tuple[IndexHandler, StageRunner[ArticleExtracted], list[ArticleExtracted]]:
+    """The stage, not started, and `count` articles submitted as the API would have."""
+    handler = IndexHandler(settings)
+    status = StatusStore(redis)
+    articles = [extracted_article(n) for n in range(count)]
+    for article in articles:
+        await status.submit(article.article_id, article.url)
+    return handler, StageRunner(INDEX, settings, handler), articles
 
 
 async def test_articles_arriving_together_are_written_in_batches_once_each(
     redis: Redis, settings: Settings
 ) -> None:
     settings = settings.model_copy(update={"trim_interval_seconds": 0.2})
-    handler = IndexHandler(settings)
-    runner = StageRunner(INDEX, settings, handler)
+    handler, runner, articles = await _index_stage(redis, settings, 40)
     status = StatusStore(redis)
-    articles = [_article(n) for n in range(40)]
-    for article in articles:
-        await status.submit(article.article_id, article.url)
     async with RedisBroker(settings.redis_url) as producer:
         for article in articles:  # queued before the stage starts, so they arrive together
             await producer.publish(article, stream=INDEX.reads)
@@ -77,12 +79,7 @@ async def test_the_articles_of_one_read_are_written_in_one_transaction(
 ) -> None:
     """Six articles appended at once come in one read and reach their handlers a few
     event-loop turns apart; they still share one write."""
-    handler = IndexHandler(settings)
-    runner = StageRunner(INDEX, settings, handler)
-    status = StatusStore(redis)
-    articles = [_article(n) for n in range(7)]
-    for article in articles:
-        await status.submit(article.article_id, article.url)
+    handler, runner, articles = await _index_stage(redis, settings, 7)
     async with running(runner):
         await runner.broker.publish(articles[0], stream=INDEX.reads)
         await wait_for_entries(redis, INDEX.writes, 1)

@@ -7,26 +7,15 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from services.index.batching import BatchWriter
-from shared.schemas import ArticleExtracted, Content
 from shared.search.sqlite import BUSY_TIMEOUT_S, SQLiteIndex
+from tests.component.helpers import extracted_article
 
 pytestmark = pytest.mark.component
-
-
-def _article(n: int) -> ArticleExtracted:
-    return ArticleExtracted(
-        article_id=f"w-{n}",
-        url=f"https://example.com/{n}",
-        content=Content(title=f"Story {n}", text=f"The talks went on, report number {n}."),
-        entities=[],
-        extracted_at=datetime.now(UTC),
-    )
 
 
 @pytest.fixture
@@ -62,10 +51,10 @@ def _busy_timeout_ms(index: SQLiteIndex) -> int:
 
 
 def test_a_write_with_nobody_else_writing_is_done_at_once(index: SQLiteIndex) -> None:
-    first, second = _article(1), _article(2)
+    first, second = extracted_article(1), extracted_article(2)
     assert index.upsert_many_now([first, second]) == [1, 1]
     assert index.upsert_many_now([first]) == [1]  # unchanged: same revision
-    assert index.upsert_many_now([_article(1)]) == [2]  # extracted again: a new revision
+    assert index.upsert_many_now([extracted_article(1)]) == [2]  # extracted again: a new revision
     assert index.count() == 2
     assert _busy_timeout_ms(index) == int(BUSY_TIMEOUT_S * 1000)
 
@@ -74,12 +63,12 @@ def test_a_write_that_would_wait_for_the_lock_is_refused_untouched(
     index: SQLiteIndex, other_writer: sqlite3.Connection
 ) -> None:
     started = time.monotonic()
-    assert index.upsert_many_now([_article(1)]) is None
+    assert index.upsert_many_now([extracted_article(1)]) is None
     assert time.monotonic() - started < BUSY_TIMEOUT_S / 3  # did not wait out the lock
     other_writer.execute("COMMIT")
     assert index.count() == 0
     assert _busy_timeout_ms(index) == int(BUSY_TIMEOUT_S * 1000)  # waiting writes wait again
-    assert index.upsert_many_now([_article(1)]) == [1]
+    assert index.upsert_many_now([extracted_article(1)]) == [1]
 
 
 async def test_the_batch_writer_waits_for_the_lock_on_a_thread(
@@ -87,7 +76,7 @@ async def test_the_batch_writer_waits_for_the_lock_on_a_thread(
 ) -> None:
     """The event loop keeps turning while the batch waits for the other writer."""
     writer = BatchWriter(index, max_batch=8)
-    pending = asyncio.gather(*(writer.upsert(_article(n)) for n in range(3)))
+    pending = asyncio.gather(*(writer.upsert(extracted_article(n)) for n in range(3)))
     turns = 0
     for _ in range(20):
         await asyncio.sleep(0.01)
