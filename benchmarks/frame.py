@@ -93,6 +93,8 @@ class Probe:
         self.handler: PassOn = runner.handler
         self.redis: Redis = Redis.from_url(url)
         self.status = StatusStore(self.redis)
+        self.prefix = ""
+        """Article ids of the current run start with this."""
 
     async def _expect(self, count: int) -> list[str]:
         self.prefix = f"r{next(_ROUNDS)}"
