@@ -138,12 +138,19 @@ async def fetch_page(
     slots: HostSlots | None = None,
     validators: Validators | None = None,
     host_wait: float | None = None,
+    deadline: float | None = None,
 ) -> FetchedPage | NotModified:
     """Fetch `url`, retrying passing faults within the limits above.
 
     Raises `PermanentError` (refused address, robots.txt, 4xx, too large, too slow, too
     many redirects), `HostBusy` (no slot for the host within `host_wait`),
     `RetryableError` (network, 5xx, 429, a silent server) or `NotAnArticle` (not HTML).
+
+    `deadline` (a `time.monotonic()` moment): no request (attempt or redirect hop) is sent
+    after it; `TimeoutError` instead. A caller's `asyncio.timeout` cuts what is under way, but its
+    cancellation can be lost: on Python 3.11, `asyncio.wait_for`, which redis-py wraps
+    around every command it sends, drops a cancellation that arrives as the command
+    completes, and the retries would then go on unbounded.
     """
     attempt = 0
     last: _Transient | None = None
@@ -158,6 +165,7 @@ async def fetch_page(
                 slots=slots,
                 validators=validators,
                 host_wait=wait,
+                deadline=deadline,
             )
         except HostBusy as busy:
             if last is None:
@@ -186,6 +194,7 @@ async def _follow(
     slots: HostSlots | None,
     validators: Validators | None,
     host_wait: float,
+    deadline: float | None,
 ) -> FetchedPage | NotModified:
     current = url
     budget = settings.fetch_total_timeout
@@ -201,6 +210,8 @@ async def _follow(
         later_hop = hop > 0
         wait = settings.fetch_max_wait if later_hop else host_wait
         async with _host_slot(slots, host, interval, wait, behind_others=later_hop) as held:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("the fetch's deadline passed before its next request")
             started = time.monotonic()
             try:
                 async with asyncio.timeout(budget):

@@ -257,7 +257,8 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
         limit = self._settings.fetch_delivery_timeout
         try:
             # Bounded so the reclaimer never hands a URL still being worked on to another
-            # consumer (claim_idle_ms is longer).
+            # consumer (claim_idle_ms is longer). The deadline stops retries too, should the
+            # timeout's cancellation be lost (see `fetch_page`).
             async with asyncio.timeout(limit):
                 page = await fetch_page(
                     event.url,
@@ -267,6 +268,7 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                     slots=self._slots,
                     validators=validators,
                     host_wait=self._settings.fetch_host_wait,
+                    deadline=time.monotonic() + limit,
                 )
         except TimeoutError as exc:
             raise RetryableError(

@@ -57,7 +57,7 @@ class Fetch:
     robots: Robots
 
     async def __call__(
-        self, url: str, validators: Validators | None = None
+        self, url: str, validators: Validators | None = None, deadline: float | None = None
     ) -> FetchedPage | NotModified:
         return await fetch_page(
             url,
@@ -66,6 +66,7 @@ class Fetch:
             robots=self.robots if self.settings.fetch_robots else None,
             slots=self.slots,
             validators=validators,
+            deadline=deadline,
         )
 
 

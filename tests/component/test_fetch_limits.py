@@ -168,6 +168,17 @@ async def test_retries_are_bounded(fetch: Fetch, hostile: HostileServer) -> None
     assert hostile.state.count("/flaky?n=10") == 3  # the first try and fetch_retries=2
 
 
+async def test_no_retry_starts_after_the_deadline(fetch: Fetch, hostile: HostileServer) -> None:
+    """The deadline holds without any cancellation: a caller's timeout whose cancellation
+    was lost (Python 3.11's asyncio.wait_for, inside redis-py, can drop one) still ends the
+    retries. Unbounded, the fetch would ask three times and end on the 429."""
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="deadline passed"):
+        await fetch(hostile.url("busy?after=1&n=100"), deadline=started + 1.5)
+    assert hostile.state.count("/busy?after=1&n=100") == 2  # at 0 s and 1 s, not at 2 s
+    assert time.monotonic() - started < 2.5
+
+
 async def test_dropped_connection_is_retried(fetch: Fetch, hostile: HostileServer) -> None:
     page = await _page(fetch, hostile.url("reset?n=1"))
     assert "Lavrov" in page.html
