@@ -208,8 +208,10 @@ def _with_redis(settings: Settings, work: Any) -> Any:
 
     from redis.asyncio import Redis
 
+    from shared.redis_client import connect
+
     async def run() -> Any:
-        redis: Redis = Redis.from_url(settings.redis_url)
+        redis: Redis = connect(settings.redis_url)
         try:
             return await work(redis)
         finally:

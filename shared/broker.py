@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
@@ -13,10 +13,12 @@ from faststream.redis.prometheus import RedisPrometheusMiddleware
 from redis.exceptions import ResponseError
 
 from shared.observability import REGISTRY
+from shared.redis_client import connection_class_for
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from redis.asyncio import Redis
+    from redis.asyncio.connection import Connection
 
     from shared.settings import Settings
 
@@ -31,6 +33,8 @@ def create_broker(settings: Settings, tracer_provider: TracerProvider, service: 
     Prometheus (`shared.observability.REGISTRY`). Connects on start, not here."""
     return RedisBroker(
         settings.redis_url,
+        # Typed as `Connection` by FastStream; any class redis-py's pool takes works.
+        connection_class=cast("type[Connection]", connection_class_for(settings.redis_url)),
         middlewares=[
             RedisTelemetryMiddleware(tracer_provider=tracer_provider),
             RedisPrometheusMiddleware(registry=REGISTRY, app_name=f"newsflow-{service}"),

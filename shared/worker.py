@@ -44,6 +44,7 @@ from shared.broker import consumer_name, create_broker, ensure_group
 from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.logs import configure_logging
 from shared.observability import CountOutcomes, health_server
+from shared.redis_client import connect
 from shared.redis_values import as_text
 from shared.retention import remove_idle_consumers, trim_acknowledged
 from shared.settings import Settings
@@ -260,7 +261,7 @@ class StageRunner(Generic[EventT]):
 
     @asynccontextmanager
     async def lifespan(self, **_: Any) -> AsyncIterator[None]:
-        redis: Redis = Redis.from_url(self.settings.redis_url)
+        redis: Redis = connect(self.settings.redis_url)
         try:
             await ensure_group(redis, self.stage.reads, self.stage.group)
             self._ctx = StageContext(self.settings, redis, StatusStore(redis), self.broker)

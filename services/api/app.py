@@ -19,6 +19,7 @@ from services.api.routes import ApiState, router
 from shared.broker import create_broker
 from shared.errors import PermanentError
 from shared.observability import render_metrics
+from shared.redis_client import connect
 from shared.search import open_index
 from shared.settings import Settings
 from shared.status import StatusStore
@@ -35,7 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis: Redis = Redis.from_url(settings.redis_url)
+        redis: Redis = connect(settings.redis_url)
         await broker.connect()
         index = await asyncio.to_thread(open_index, settings.search_index_url)
         app.state.newsflow = ApiState(
