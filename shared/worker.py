@@ -10,7 +10,8 @@ is done. This module owns delivery:
   the stage keeps up, its reads start `read_linger_ms` apart (`space_reads`), so entries
   arriving one by one are handled a few at a time;
 - the next event is published from inside the handler, so its trace continues this one,
-  in one transaction with the status move and the acknowledgement (one round trip);
+  in one transaction with the status move and the acknowledgement (one round trip; in a
+  stage handling entries concurrently, one for all the entries that finish together);
 - `RetryableError` and unexpected errors leave the entry pending (the reclaimer retries it)
   until `max_deliveries`, then it is dead-lettered; each attempt logs one warning line;
 - `PermanentError` dead-letters at once; `NotAnArticle` ends the article `skipped`;
@@ -41,6 +42,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.broker import consumer_name, create_broker, ensure_group
+from shared.coalesce import TransactionBatcher
 from shared.errors import NotAnArticle, PermanentError, RetryableError
 from shared.logs import configure_logging
 from shared.observability import CountOutcomes, health_server
@@ -216,6 +218,7 @@ class StageRunner(Generic[EventT]):
         self.tracer_provider.add_span_processor(CountOutcomes())
         self.broker = create_broker(settings, self.tracer_provider, stage.name)
         self._ctx: StageContext | None = None
+        self._transactions: TransactionBatcher | None = None
         self._app: FastStream | None = None
         self.owns_stop_signals = False
         """Set when this runner is the process's main program (`run_stage`)."""
@@ -265,6 +268,9 @@ class StageRunner(Generic[EventT]):
         try:
             await ensure_group(redis, self.stage.reads, self.stage.group)
             self._ctx = StageContext(self.settings, redis, StatusStore(redis), self.broker)
+            if self.handler.concurrency > 1:
+                # Entries handled side by side finish together: one round trip for all.
+                self._transactions = TransactionBatcher(redis, self.handler.concurrency)
             await self.handler.start(self._ctx)
             if self.owns_stop_signals:
                 self._take_over_stop_signals()
@@ -406,6 +412,8 @@ class StageRunner(Generic[EventT]):
         """Publish the next event, move the status and acknowledge the entry as one
         transaction: one round trip, and a crash leaves either all three or none (the entry
         is then redelivered), never an article whose status moved with nothing published.
+        Handled concurrently, the entries that finish together share the transaction
+        (`TransactionBatcher`), each with its own replies.
         If the event cannot be appended, the status step refuses too and the entry stays
         pending, to be retried and in the end dead-lettered like any other failure."""
         ctx = self.ctx
@@ -422,7 +430,10 @@ class StageRunner(Generic[EventT]):
                 elapsed_ms=elapsed_ms,
                 **dict(outcome.status_fields or {}),
             )
-            replies = await pipe.execute(raise_on_error=False)
+            if self._transactions is not None:
+                replies = await self._transactions.execute(pipe)
+            else:
+                replies = await pipe.execute(raise_on_error=False)
         errors = [str(reply) for reply in replies if isinstance(reply, Exception)]
         if errors:
             raise RetryableError(

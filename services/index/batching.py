@@ -1,11 +1,8 @@
 """Write articles that arrive together in one transaction.
 
 Handlers run concurrently; each hands its article to the batcher and waits for its
-revision. The first waiter starts a flush, which writes once `QUIET_TURNS` turns of the
-event loop have passed with no article joining (or the batch is full). The entries of one
-read reach their handlers a few turns apart (FastStream's queue and semaphore each take a
-turn): after a single quiet turn, 300 articles arriving three to a read were written in
-197–206 transactions; after three, in 103–104, one per read.
+revision. The first waiter starts a flush, which writes once the articles of one read have
+all joined (`shared.coalesce.settle`) or the batch is full.
 """
 
 from __future__ import annotations
@@ -14,12 +11,11 @@ import asyncio
 
 import structlog
 
+from shared.coalesce import settle
 from shared.schemas import ArticleExtracted
 from shared.search import SearchIndex
 
 log = structlog.get_logger("newsflow.index")
-
-QUIET_TURNS = 3
 
 
 class BatchWriter:
@@ -41,7 +37,7 @@ class BatchWriter:
 
     async def _flush(self) -> None:
         while True:
-            await self._settle()
+            await settle(self._pending, self._max_batch)
             if not self._pending:
                 return
             batch = self._pending[: self._max_batch]
@@ -63,15 +59,6 @@ class BatchWriter:
             for (_, future), revision in zip(batch, revisions, strict=True):
                 if not future.done():
                     future.set_result(revision)
-
-    async def _settle(self) -> None:
-        """Wait until `QUIET_TURNS` turns of the event loop pass with no article joining, or
-        a batch is full."""
-        quiet = 0
-        while quiet < QUIET_TURNS and len(self._pending) < self._max_batch:
-            joined = len(self._pending)
-            await asyncio.sleep(0)
-            quiet = quiet + 1 if len(self._pending) == joined else 0
 
     async def _one_by_one(self, batch: list[tuple[ArticleExtracted, asyncio.Future[int]]]) -> None:
         for article, future in batch:
