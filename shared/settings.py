@@ -64,7 +64,8 @@ class Settings(BaseSettings):
             "While a stage keeps up with its stream (a read returns less than a full batch),"
             " its reads start at least this far apart, so entries arriving one by one are"
             " handled a few at a time. Adds at most this much latency per stage; 0 reads"
-            " again as soon as a read is handled. Extract reads as soon as it is done."
+            " again as soon as a read is handled. Extract reads as soon as it is done;"
+            " index lingers for index_read_linger_ms instead."
         ),
     )
     claim_idle_ms: int = Field(
@@ -172,6 +173,16 @@ class Settings(BaseSettings):
     # Index.
     index_batch_size: int = Field(
         default=32, ge=1, le=1000, description="Articles written per index transaction at most."
+    )
+    index_read_linger_ms: int = Field(
+        default=600,
+        ge=0,
+        le=10_000,
+        description=(
+            "read_linger_ms for the index stage. Its articles arrive one by one from extract,"
+            " and the last stage's latency costs least: a longer linger writes them a few more"
+            " at a time, for about a third less CPU per article than at 200 ms."
+        ),
     )
 
     # Clean.

@@ -97,8 +97,9 @@ class StageHandler(Protocol, Generic[EventT]):
     concurrency: int
     """Entries handled at once by one process (I/O-bound stages gain from more than 1)."""
 
-    spaced_reads: bool
-    """Whether reads are spaced by `read_linger_ms` while the stage keeps up (`space_reads`)."""
+    def read_linger_ms(self, settings: Settings) -> int:
+        """How far apart reads start while the stage keeps up (`space_reads`); 0 for never."""
+        ...
 
     def parse(self, body: Any) -> EventT:
         """Turn a decoded stream entry into this stage's input event (raise on bad input)."""
@@ -120,12 +121,14 @@ class BaseStageHandler(Generic[EventT]):
     concurrency = 1
     """One at a time suits CPU-bound stages (clean, extract: more would only contend for the
     GIL, and spaCy keeps one pipeline per process); I/O-bound stages raise it."""
-    spaced_reads = True
-    """A stage whose work per entry dwarfs the cost of a read turns it off: lingering would
-    only leave it idle while entries wait."""
 
     def parse(self, body: Any) -> EventT:
         return self.event_type.model_validate(body)
+
+    def read_linger_ms(self, settings: Settings) -> int:
+        """`settings.read_linger_ms`. A stage whose work per entry dwarfs the cost of a read
+        answers 0: lingering would only leave it idle while entries wait."""
+        return settings.read_linger_ms
 
     async def start(self, ctx: StageContext) -> None:
         return None
@@ -250,8 +253,7 @@ class StageRunner(Generic[EventT]):
         reading(self._consume)
         self.reader = reading
         """FastStream's subscriber that reads the stage's stream (the reclaimer aside)."""
-        if handler.spaced_reads:
-            space_reads(reading, settings.read_linger_ms, settings.batch_size)
+        space_reads(reading, handler.read_linger_ms(settings), settings.batch_size)
         self.broker.subscriber(
             stream=reclaimer, parser=_tolerant_parser, ack_policy=AckPolicy.MANUAL
         )(self._consume)

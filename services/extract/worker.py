@@ -26,14 +26,16 @@ if TYPE_CHECKING:
 class ExtractHandler(BaseStageHandler[ArticleCleaned]):
     event_type = ArticleCleaned
     done = ArticleStatus.EXTRACTED
-    spaced_reads = False
-    """Analysing one article takes about 80 ms against a millisecond or two for a read: the
-    stage reads again as soon as it is done, where lingering would idle the pipeline's
-    slowest stage while articles wait."""
 
     def __init__(self) -> None:
         self._nlp: Language | None = None
         self._linker: ArticleLinker | None = None
+
+    def read_linger_ms(self, settings: Settings) -> int:
+        """Analysing one article takes about 80 ms against a millisecond or two for a read:
+        the stage reads again as soon as it is done, where lingering would idle the
+        pipeline's slowest stage while articles wait."""
+        return 0
 
     async def start(self, ctx: StageContext) -> None:
         # OpenBLAS starts a thread per core by default; beside the other stages' processes

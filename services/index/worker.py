@@ -26,6 +26,9 @@ class IndexHandler(BaseStageHandler[ArticleExtracted]):
         self._index: SearchIndex | None = None
         self.writer: BatchWriter | None = None
 
+    def read_linger_ms(self, settings: Settings) -> int:
+        return settings.index_read_linger_ms
+
     async def start(self, ctx: StageContext) -> None:
         self._index = await asyncio.to_thread(open_index, self._settings.search_index_url)
         self.writer = BatchWriter(self._index, self._settings.index_batch_size)

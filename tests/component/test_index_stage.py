@@ -92,3 +92,33 @@ async def test_the_articles_of_one_read_are_written_in_one_transaction(
         await wait_for_entries(redis, INDEX.writes, len(articles))
         assert handler.writer.batches - before == 1
         assert handler.writer.largest_batch == len(articles) - 1
+
+
+async def _batches_while_trickling(redis: Redis, settings: Settings, linger_ms: int) -> int:
+    """Batches the stage writes while six articles arrive 50 ms apart."""
+    settings = settings.model_copy(update={"read_linger_ms": 0, "index_read_linger_ms": linger_ms})
+    handler, runner, articles = await _index_stage(redis, settings, 7)
+    async with running(runner):
+        await runner.broker.publish(articles[0], stream=INDEX.reads)
+        await wait_for_entries(redis, INDEX.writes, 1)
+        await asyncio.sleep(1.2)  # past the linger after the read that took it: waiting
+        assert handler.writer is not None
+        before = handler.writer.batches
+        for article in articles[1:]:
+            await runner.broker.publish(article, stream=INDEX.reads)
+            await asyncio.sleep(0.05)
+        await wait_for_entries(redis, INDEX.writes, len(articles))
+        batches = handler.writer.batches - before
+    await redis.flushdb()
+    return batches
+
+
+async def test_articles_arriving_one_by_one_are_written_a_few_at_a_time(
+    redis: Redis, settings: Settings
+) -> None:
+    """The index spaces its reads by its own setting (the other stages' is 0 here): six
+    articles arriving 50 ms apart are written in two or three batches; unspaced, in more."""
+    lingering = await _batches_while_trickling(redis, settings, 1000)
+    unspaced = await _batches_while_trickling(redis, settings, 0)
+    assert lingering <= 3
+    assert unspaced > lingering
