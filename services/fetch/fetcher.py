@@ -146,11 +146,11 @@ async def fetch_page(
     many redirects), `HostBusy` (no slot for the host within `host_wait`),
     `RetryableError` (network, 5xx, 429, a silent server) or `NotAnArticle` (not HTML).
 
-    `deadline` (a `time.monotonic()` moment): no request (attempt or redirect hop) is sent
-    after it; `TimeoutError` instead. A caller's `asyncio.timeout` cuts what is under way, but its
-    cancellation can be lost: on Python 3.11, `asyncio.wait_for`, which redis-py wraps
-    around every command it sends, drops a cancellation that arrives as the command
-    completes, and the retries would then go on unbounded.
+    `deadline` (a `time.monotonic()` moment): no attempt, redirect hop or robots.txt
+    lookup starts after it, and no wait (for the host's slot, or a backoff) would end past
+    it; `TimeoutError` instead. A caller's `asyncio.timeout` cuts what is under way, but a
+    library can swallow its cancellation (redis-py's sends did, through Python 3.11's
+    `asyncio.wait_for`: see `shared.redis_client`), and the retries would then go on.
     """
     attempt = 0
     last: _Transient | None = None
@@ -182,7 +182,20 @@ async def fetch_page(
                 raise RetryableError(exc.reason, retry_after=later) from exc
             attempt += 1
             if slots is None or exc.retry_after is None:
+                left = _time_left(deadline)
+                if left is not None and delay >= left:
+                    raise TimeoutError("the fetch's backoff would end past its deadline") from exc
                 await asyncio.sleep(delay)  # with slots, the host's deferred slot waits
+
+
+def _time_left(deadline: float | None) -> float | None:
+    """Seconds until `deadline` (None without one); `TimeoutError` once it has passed."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the fetch's deadline passed before its next request")
+    return left
 
 
 async def _follow(
@@ -199,6 +212,7 @@ async def _follow(
     current = url
     budget = settings.fetch_total_timeout
     for hop in range(settings.fetch_max_redirects + 1):
+        left = _time_left(deadline)
         _check_requestable(current)
         host, _ = host_port(current)
         crawl_delay = await robots.check(current) if robots is not None else 0.0
@@ -209,27 +223,36 @@ async def _follow(
         # the hops before it again.
         later_hop = hop > 0
         wait = settings.fetch_max_wait if later_hop else host_wait
-        async with _host_slot(slots, host, interval, wait, behind_others=later_hop) as held:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError("the fetch's deadline passed before its next request")
-            started = time.monotonic()
-            try:
-                async with asyncio.timeout(budget):
-                    result = await _request(
-                        current,
-                        url,
-                        client,
-                        settings,
-                        slots=slots,
-                        validators=validators,
-                        on_response=held.release if held is not None else None,
-                    )
-            except TimeoutError as exc:
-                # A limit like the size caps: asking a drip-feeding server again only
-                # spends another deadline.
-                raise PermanentError(
-                    f"page took longer than {settings.fetch_total_timeout:g} s to download"
-                ) from exc
+        cut = False
+        if left is not None and left < wait:  # the deadline comes first: wait up to it
+            wait, cut = left, True
+        try:
+            async with _host_slot(slots, host, interval, wait, behind_others=later_hop) as held:
+                _time_left(deadline)
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(budget):
+                        result = await _request(
+                            current,
+                            url,
+                            client,
+                            settings,
+                            slots=slots,
+                            validators=validators,
+                            on_response=held.release if held is not None else None,
+                        )
+                except TimeoutError as exc:
+                    # A limit like the size caps: asking a drip-feeding server again only
+                    # spends another deadline.
+                    raise PermanentError(
+                        f"page took longer than {settings.fetch_total_timeout:g} s to download"
+                    ) from exc
+        except HostBusy as busy:
+            if cut:
+                raise TimeoutError(
+                    "the host's slot would come after the fetch's deadline"
+                ) from busy
+            raise
         budget -= time.monotonic() - started
         if isinstance(result, str):
             current = result

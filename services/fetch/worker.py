@@ -272,7 +272,8 @@ class FetchHandler(BaseStageHandler[UrlSubmitted]):
                 )
         except TimeoutError as exc:
             raise RetryableError(
-                f"fetching took longer than {limit:g} s in one attempt (waits included)"
+                f"fetching took, or would take, longer than {limit:g} s in one attempt (waits"
+                " included)"
             ) from exc
         if self._parking is not None:  # fetched: no parked copy, no count of attempts
             await self._parking.forget(event)
