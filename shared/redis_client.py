@@ -6,17 +6,20 @@ redis-py bounds each command it sends by `socket_timeout` (5 s unless set) with
 - it can lose a cancellation: a cancel that arrives as the send completes is dropped, so an
   `asyncio.timeout` around a block that talks to Redis may expire without ending the block
   (CPython fixed this in 3.12, where `wait_for` is built on `asyncio.timeout`);
-- it runs every send as a task of its own, with a timer: about a fifth of the client's CPU
+- it runs every send as a task of its own, with a timer: about a tenth of the client's CPU
   for a command on a local server.
 
-`TimelySend` sends inside `asyncio.timeout` instead, with redis-py's handling of the
-outcome otherwise unchanged. Every client the project makes comes from `connect` or uses
-`connection_class_for` (the FastStream broker), so all of them send this way.
+`TimelySend` sends inside `asyncio.timeout` instead; the rest is redis-py's own
+`send_packed_command` (redis 8), and `tests/component/test_redis_client.py` fails when
+redis-py's changes shape. Every client the project makes comes from `connect` or uses
+`connection_class_for` (the FastStream broker), so all of them send this way. Before
+Python 3.11.3, whose `asyncio.timeout` redis-py itself avoids, the stock classes are used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -89,11 +92,17 @@ _TIMELY: dict[type[AbstractConnection], type[AbstractConnection]] = {
 def connection_class_for(url: str) -> type[AbstractConnection]:
     """The connection class for `url` (`redis://`, `rediss://` or `unix://`), sending timely."""
     chosen: type[AbstractConnection] = parse_url(url).get("connection_class", Connection)
+    if sys.version_info < (3, 11, 3):
+        return chosen
     return _TIMELY.get(chosen, chosen)
 
 
 def connect(url: str, **options: Any) -> Redis:
-    """`Redis.from_url(url, **options)`, its connections sending timely."""
+    """A client for `url`, its connections sending timely; closing it closes its pool.
+
+    `options` are connection options as `ConnectionPool.from_url` takes them
+    (`socket_timeout`, `protocol`, ...); the connection class always follows the URL's
+    scheme."""
     pool = ConnectionPool.from_url(url, **options)
     pool.connection_class = connection_class_for(url)
     return Redis.from_pool(pool)  # closing the client closes its pool, as with from_url

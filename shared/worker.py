@@ -7,7 +7,7 @@ is done. This module owns delivery:
 - a reader (XREADGROUP, `max_records` set) and a reclaimer (XAUTOCLAIM of entries idle
   longer than `claim_idle_ms`) share one handler; on a quiet stream both look rarely
   (`READ_BLOCK_MS`, `reclaim_interval_ms`), so an idle stage costs next to no CPU; while
-  the stage keeps up, its reads start `read_linger_ms` apart (`space_reads`), so entries
+  the stage keeps up, its reads start its `read_linger_ms` apart (`space_reads`), so entries
   arriving one by one are handled a few at a time;
 - the next event is published from inside the handler, so its trace continues this one,
   in one transaction with the status move and the acknowledgement (one round trip; in a

@@ -4,6 +4,7 @@ Redis calls ends its block every time, and a send that cannot finish still times
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 import socket
 import threading
@@ -11,8 +12,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.broker import create_broker
 from shared.redis_client import (
     TimelyConnection,
     TimelySSLConnection,
@@ -20,6 +24,7 @@ from shared.redis_client import (
     connect,
     connection_class_for,
 )
+from shared.settings import Settings
 
 pytestmark = pytest.mark.component
 
@@ -80,6 +85,7 @@ def deaf_server() -> Iterator[int]:
 
 
 async def test_a_send_the_server_does_not_take_times_out(deaf_server: int) -> None:
+    """As redis-py's own send does: the socket_timeout bounds a send that cannot finish."""
     # No HELLO or CLIENT SETINFO on connecting, so the first command is the one that blocks.
     client = connect(
         f"redis://127.0.0.1:{deaf_server}", socket_timeout=0.3, protocol=2, driver_info=None
@@ -91,6 +97,34 @@ async def test_a_send_the_server_does_not_take_times_out(deaf_server: int) -> No
     finally:
         await client.aclose()
     assert time.monotonic() - started < 5
+
+
+def test_the_send_it_replaces_is_still_redis_pys_own() -> None:
+    """`TimelySend` is redis-py's `send_packed_command` with `asyncio.timeout` for
+    `asyncio.wait_for`: if an upgrade changes redis-py's, this fails, and the copy is
+    reviewed against it."""
+    source = inspect.getsource(AbstractConnection.send_packed_command)
+    for step in (
+        "await self.connect_check_health(check_health=False)",
+        "await self.check_health()",
+        "await asyncio.wait_for(",
+        "self._writer.writelines(command)",
+        "await self._writer.drain()",
+        'raise TimeoutError("Timeout writing to socket") from None',
+        "raise ConnectionError(",
+        "except BaseException:",
+    ):
+        assert step in source, step
+    assert source.count("await self.disconnect(nowait=True)") == 3
+
+
+async def test_the_broker_connects_with_timely_sends(redis_server: str, settings: Settings) -> None:
+    broker = create_broker(settings, TracerProvider(), "test")
+    client = await broker.connect()
+    try:
+        assert client.connection_pool.connection_class is TimelyConnection
+    finally:
+        await broker.stop()
 
 
 @pytest.mark.parametrize(
