@@ -55,7 +55,13 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
 
     # Delivery.
-    batch_size: int = Field(default=8, ge=1, le=1000, description="max_records per stream read")
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Entries taken per stream read at most (max_records); a stage handling"
+        " more at once (fetch_concurrency, index_batch_size) takes that many.",
+    )
     read_linger_ms: int = Field(
         default=200,
         ge=0,

@@ -227,11 +227,13 @@ class StageRunner(Generic[EventT]):
         """Set when this runner is the process's main program (`run_stage`)."""
         self.stop_requested = False
         self.consumer = consumer = consumer_name(stage.name)
+        # A stage handling entries side by side reads as many as it handles at once.
+        per_read = max(settings.batch_size, handler.concurrency)
         reader = StreamSub(
             stage.reads,
             group=stage.group,
             consumer=consumer,
-            max_records=settings.batch_size,
+            max_records=per_read,
             polling_interval=READ_BLOCK_MS,
         )
         # Entries are acknowledged by `_consume` itself, with the status move where there is
@@ -253,7 +255,7 @@ class StageRunner(Generic[EventT]):
         reading(self._consume)
         self.reader = reading
         """FastStream's subscriber that reads the stage's stream (the reclaimer aside)."""
-        space_reads(reading, handler.read_linger_ms(settings), settings.batch_size)
+        space_reads(reading, handler.read_linger_ms(settings), per_read)
         self.broker.subscriber(
             stream=reclaimer, parser=_tolerant_parser, ack_policy=AckPolicy.MANUAL
         )(self._consume)

@@ -122,3 +122,21 @@ async def test_articles_arriving_one_by_one_are_written_a_few_at_a_time(
     unspaced = await _batches_while_trickling(redis, settings, 0)
     assert lingering <= 3
     assert unspaced > lingering
+
+
+async def test_a_read_takes_as_many_articles_as_one_write(redis: Redis, settings: Settings) -> None:
+    """Reads are as large as the index's batches, not `batch_size`: six articles queued at
+    once come in one read and are written together (with reads of two, in three)."""
+    settings = settings.model_copy(update={"batch_size": 2, "index_batch_size": 8})
+    handler, runner, articles = await _index_stage(redis, settings, 7)
+    async with running(runner):
+        await runner.broker.publish(articles[0], stream=INDEX.reads)
+        await wait_for_entries(redis, INDEX.writes, 1)
+        assert handler.writer is not None
+        before = handler.writer.batches
+        async with redis.pipeline(transaction=True) as pipe:
+            for article in articles[1:]:
+                await runner.broker.publish(article, stream=INDEX.reads, pipeline=pipe)
+            await pipe.execute()
+        await wait_for_entries(redis, INDEX.writes, len(articles))
+        assert handler.writer.batches - before == 1
