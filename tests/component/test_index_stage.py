@@ -74,24 +74,29 @@ async def test_articles_arriving_together_are_written_in_batches_once_each(
         assert fields["revision"] == "1"
 
 
-async def test_the_articles_of_one_read_are_written_in_one_transaction(
-    redis: Redis, settings: Settings
-) -> None:
-    """Six articles appended at once come in one read and reach their handlers a few
-    event-loop turns apart; they still share one write."""
+async def _batches_for_six_at_once(redis: Redis, settings: Settings) -> tuple[int, int]:
+    """Batches the stage writes for six articles appended in one `MULTI`/`EXEC`, once it
+    has written a first article alone; and its largest batch."""
     handler, runner, articles = await _index_stage(redis, settings, 7)
     async with running(runner):
         await runner.broker.publish(articles[0], stream=INDEX.reads)
         await wait_for_entries(redis, INDEX.writes, 1)
         assert handler.writer is not None
         before = handler.writer.batches
-        async with redis.pipeline(transaction=True) as pipe:  # one read takes all six
+        async with redis.pipeline(transaction=True) as pipe:
             for article in articles[1:]:
                 await runner.broker.publish(article, stream=INDEX.reads, pipeline=pipe)
             await pipe.execute()
         await wait_for_entries(redis, INDEX.writes, len(articles))
-        assert handler.writer.batches - before == 1
-        assert handler.writer.largest_batch == len(articles) - 1
+        return handler.writer.batches - before, handler.writer.largest_batch
+
+
+async def test_the_articles_of_one_read_are_written_in_one_transaction(
+    redis: Redis, settings: Settings
+) -> None:
+    """Six articles appended at once come in one read and reach their handlers a few
+    event-loop turns apart; they still share one write."""
+    assert await _batches_for_six_at_once(redis, settings) == (1, 6)
 
 
 async def _batches_while_trickling(redis: Redis, settings: Settings, linger_ms: int) -> int:
@@ -128,15 +133,4 @@ async def test_a_read_takes_as_many_articles_as_one_write(redis: Redis, settings
     """Reads are as large as the index's batches, not `batch_size`: six articles queued at
     once come in one read and are written together (with reads of two, in three)."""
     settings = settings.model_copy(update={"batch_size": 2, "index_batch_size": 8})
-    handler, runner, articles = await _index_stage(redis, settings, 7)
-    async with running(runner):
-        await runner.broker.publish(articles[0], stream=INDEX.reads)
-        await wait_for_entries(redis, INDEX.writes, 1)
-        assert handler.writer is not None
-        before = handler.writer.batches
-        async with redis.pipeline(transaction=True) as pipe:
-            for article in articles[1:]:
-                await runner.broker.publish(article, stream=INDEX.reads, pipeline=pipe)
-            await pipe.execute()
-        await wait_for_entries(redis, INDEX.writes, len(articles))
-        assert handler.writer.batches - before == 1
+    assert await _batches_for_six_at_once(redis, settings) == (1, 6)
