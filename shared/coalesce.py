@@ -115,9 +115,16 @@ class TransactionBatcher(Coalescer[list[Any], list[Any]]):
 
         Only the queued commands are merged. A pipeline that also relies on what else it
         tracks (scripts to load first, WATCHed keys, a MULTI of its own) or is not a
-        transaction is sent on its own.
+        transaction is sent on its own, and so is every one where entries are handled one
+        at a time (`max_batch` 1): there is nobody to wait for.
         """
-        if pipe.scripts or pipe.watching or pipe.explicit_transaction or not pipe.is_transaction:
+        if (
+            self._max_batch == 1
+            or pipe.scripts
+            or pipe.watching
+            or pipe.explicit_transaction
+            or not pipe.is_transaction
+        ):
             return await pipe.execute(raise_on_error=False)
         return await self._submit(list(pipe.command_stack))
 

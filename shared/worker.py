@@ -272,9 +272,8 @@ class StageRunner(Generic[EventT]):
         try:
             await ensure_group(redis, self.stage.reads, self.stage.group)
             self._ctx = StageContext(self.settings, redis, StatusStore(redis), self.broker)
-            if self.handler.concurrency > 1:
-                # Entries handled side by side finish together: one round trip for all.
-                self._transactions = TransactionBatcher(redis, self.handler.concurrency)
+            # Entries handled side by side finish together: one round trip for all.
+            self._transactions = TransactionBatcher(redis, max(1, self.handler.concurrency))
             await self.handler.start(self._ctx)
             if self.owns_stop_signals:
                 self._take_over_stop_signals()
@@ -434,10 +433,8 @@ class StageRunner(Generic[EventT]):
                 elapsed_ms=elapsed_ms,
                 **dict(outcome.status_fields or {}),
             )
-            if self._transactions is not None:
-                replies = await self._transactions.execute(pipe)
-            else:
-                replies = await pipe.execute(raise_on_error=False)
+            assert self._transactions is not None  # made with the context
+            replies = await self._transactions.execute(pipe)
         errors = [str(reply) for reply in replies if isinstance(reply, Exception)]
         if errors:
             raise RetryableError(
