@@ -23,6 +23,12 @@ from shared.worker import BaseStageHandler, Outcome, StageContext, StageRunner
 Fields = dict[bytes, bytes]
 
 
+async def command_calls(redis: Redis, command: str) -> int:
+    """How many times the server has answered `command` since its statistics were reset."""
+    stats = await redis.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
 class ProbeHandler(BaseStageHandler[UrlSubmitted]):
     """Passes URLs on unchanged, except those containing `fail`, which always raise."""
 

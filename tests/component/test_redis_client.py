@@ -7,7 +7,6 @@ import asyncio
 import inspect
 import random
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -56,32 +55,10 @@ async def test_a_timeout_around_redis_calls_always_ends_its_block(redis_server: 
 
 @pytest.fixture
 def deaf_server() -> Iterator[int]:
-    """Accepts connections and never reads from them, so a large send fills the socket."""
-    server = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    server.settimeout(0.05)
-    stop = False
-
-    def accept() -> None:
-        while not stop:
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            accepted.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
+    """Listens and never accepts: the kernel completes the connection, and a large send
+    fills the socket's buffers and then waits."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
         yield server.getsockname()[1]
-    finally:
-        stop = True
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        server.close()
 
 
 async def test_a_send_the_server_does_not_take_times_out(deaf_server: int) -> None:

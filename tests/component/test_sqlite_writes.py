@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,8 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def index(path: Path) -> Iterator[SQLiteIndex]:
-    store = SQLiteIndex(path)
-    try:
+    with closing(SQLiteIndex(path)) as store:
         yield store
-    finally:
-        store.close()
 
 
 @pytest.fixture

@@ -17,16 +17,11 @@ from shared.settings import Settings
 from shared.status import StatusStore
 from shared.streams import Stage, article_key
 from shared.worker import StageRunner
-from tests.component.helpers import ProbeHandler, running, wait_for_status
+from tests.component.helpers import ProbeHandler, command_calls, running, wait_for_status
 
 pytestmark = pytest.mark.component
 
 PROBE = Stage("together", reads="test:together:in", writes="test:together:out")
-
-
-async def _execs(redis: Redis) -> int:
-    stats = await redis.info("commandstats")
-    return int(stats.get("cmdstat_exec", {}).get("calls", 0))
 
 
 async def test_each_handler_gets_the_replies_of_its_own_commands(redis: Redis) -> None:
@@ -41,7 +36,7 @@ async def test_each_handler_gets_the_replies_of_its_own_commands(redis: Redis) -
         return await batcher.execute(pipe)
 
     first, second, third = await asyncio.gather(*(transaction(n) for n in (1, 2, 3)))
-    assert await _execs(redis) == 1
+    assert await command_calls(redis, "exec") == 1
     assert batcher.transactions == 1
     assert first == [True, 1]
     assert second[0] is True
@@ -102,7 +97,7 @@ async def test_a_reads_entries_are_passed_on_in_one_transaction(
             await pipe.execute()
         for ident in idents:
             await wait_for_status(redis, article_key(ident), {"fetched"})
-        execs = await _execs(redis)
+        execs = await command_calls(redis, "exec")
         pending = await redis.xpending(PROBE.reads, PROBE.group)
     # One EXEC added the entries; passing them on took one more (two, should a turn of
     # the event loop come between them), not four.
